@@ -1,0 +1,5 @@
+import sys
+
+from rrm_eval.cli import main
+
+sys.exit(main())

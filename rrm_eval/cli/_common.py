@@ -1,0 +1,141 @@
+"""Shared CLI pieces: pairwise options, progress bars, result tables, error handling."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from rrm_eval.models import DEFAULT_MODEL, parse_options
+from rrm_eval.protocols import ORDERS, PairwiseConfig
+from rrm_eval.scoring import FAILURE_POLICIES
+
+
+def add_model_options(p: argparse.ArgumentParser, default_model: str | None = DEFAULT_MODEL) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        default=default_model,
+        required=default_model is None,
+        help=f"model spec, e.g. hf:PATH, vllm:PATH, openai:URL#NAME, llamacpp:FILE.gguf, scripted:first "
+        f"(default: {default_model}, the embedded SmolLM2-135M-Instruct)",
+    )
+    g.add_argument(
+        "--model-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="backend option, repeatable (e.g. dtype=bfloat16, batch_size=8, tensor_parallel_size=2)",
+    )
+
+
+def add_pairwise_options(p: argparse.ArgumentParser, default_judge: str = "rrm") -> None:
+    add_model_options(p)
+    g = p.add_argument_group("judging")
+    g.add_argument(
+        "--judge", default=default_judge, help="built-in judge name or a judge .toml file (see `rrm-eval list judges`)"
+    )
+    g.add_argument("--seed", type=int, default=0, help="seed of presentation orders and sampling (default 0)")
+    g.add_argument(
+        "--order",
+        choices=ORDERS,
+        default="random",
+        help="random: one seeded order per pair (default); both: A/B and B/A; fixed: chosen first",
+    )
+    g.add_argument("--votes", type=int, default=1, help="samples per presentation, majority-reduced (default 1)")
+    g.add_argument(
+        "--failure-policy",
+        choices=FAILURE_POLICIES,
+        default="tie",
+        help="score of an unreadable verdict: tie = 0.5 as the published anchors (default), wrong = 0",
+    )
+    g.add_argument("--temperature", type=float, help="override the judge's sampling temperature")
+    g.add_argument("--top-p", type=float, help="override the judge's top_p")
+    g.add_argument("--max-new-tokens", type=int, help="override the judge's generation budget")
+    g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
+    o = p.add_argument_group("output")
+    o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
+    o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
+    o.add_argument("--run-name", help="name of the run directory under --output-dir")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def pairwise_protocol(args: argparse.Namespace) -> PairwiseConfig:
+    return PairwiseConfig(
+        order=args.order,
+        votes=args.votes,
+        seed=args.seed,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        save_prompts=not args.no_save_prompts,
+    )
+
+
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    return parse_options(args.model_opt)
+
+
+def progress_factory(quiet: bool, unit: str = "pair") -> Callable[[int, int], Callable[[int], None]] | None:
+    if quiet:
+        return None
+
+    def make(total: int, done: int) -> Callable[[int], None]:
+        from tqdm import tqdm
+
+        bar = tqdm(
+            total=total, initial=done, unit=unit, dynamic_ncols=True, mininterval=1.0, file=sys.stderr, desc="judging"
+        )
+
+        def advance(n: int) -> None:
+            bar.update(n)
+            if bar.n >= bar.total:
+                bar.close()
+
+        return advance
+
+    return make
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def print_pairwise_summary(summary: dict[str, Any], run_dir: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=False, soft_wrap=True)
+    subsets = Table(title="Per-subset accuracy (%)", show_lines=False)
+    for col in ("subset", "n", "accuracy", "failed"):
+        subsets.add_column(col, justify="left" if col == "subset" else "right")
+    for name, s in summary["subsets"].items():
+        subsets.add_row(name, str(s["n"]), pct(s["accuracy"]), str(s["failed_items"]))
+    console.print(subsets)
+    scores = summary.get("scores") or {}
+    table = Table(title=f"{summary.get('task', '')} — {summary.get('judge', '')} — {summary.get('model', '')}")
+    sections = scores.get("sections", {})
+    cols = ["Score", *sections] if "overall" in scores else list(sections)
+    for c in cols:
+        table.add_column(c, justify="right")
+    if cols:
+        row = ([pct(scores["overall"])] if "overall" in scores else []) + [pct(v) for v in sections.values()]
+        table.add_row(*row)
+        console.print(table)
+    rec = summary["records"]
+    console.print(
+        f"items {summary['n_items']}  item accuracy {pct(summary['accuracy'])}%  "
+        f"parse failures {pct(rec['failure_rate'])}%  truncation {pct(rec['truncation_rate'])}%  "
+        f"lenient {pct(rec['lenient_rate'])}%  failure policy: {summary['failure_policy']}"
+    )
+    if rec["failures"]:
+        console.print("failures by reason: " + ", ".join(f"{k} {v}" for k, v in rec["failures"].items()))
+    if summary.get("position_consistency") is not None:
+        console.print(f"position consistency {pct(summary['position_consistency'])}%")
+    if rec.get("first_position_rate") is not None:
+        console.print(f"verdicts for the first position {pct(rec['first_position_rate'])}%")
+    if scores.get("incomplete_sections"):
+        console.print(f"[yellow]partial: sections {', '.join(scores['incomplete_sections'])} lack subsets[/yellow]")
+    if run_dir is not None:
+        console.print(f"run directory: {run_dir}")

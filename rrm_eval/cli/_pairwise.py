@@ -1,0 +1,61 @@
+"""`rrm-eval pairwise`: judge every pair of a pairwise task and score it."""
+
+from __future__ import annotations
+
+import argparse
+
+from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
+from rrm_eval.cli._common import (
+    add_pairwise_options,
+    model_options,
+    pairwise_protocol,
+    print_pairwise_summary,
+    progress_factory,
+)
+from rrm_eval.tasks import TaskOptions
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pairwise",
+        help="judge a pairwise benchmark (RewardBench, ...) and score it",
+        description="Judge every pair with a generative judge; resumable; writes runs/<run>/.",
+    )
+    p.add_argument(
+        "--dataset",
+        "--task",
+        dest="task",
+        default="rewardbench-sample",
+        help="task name (see `rrm-eval list tasks`; default rewardbench-sample, the bundled real sample)",
+    )
+    p.add_argument("--data", help="local json/jsonl/parquet file with the task's columns (instead of the hub)")
+    p.add_argument("--subsets", help="comma-separated subsets to run")
+    p.add_argument("--limit", type=int, help="first N items (after --subsets)")
+    p.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows (counted) instead of stopping")
+    add_pairwise_options(p)
+    p.set_defaults(func=run)
+
+
+def task_options(args: argparse.Namespace, **extra: object) -> TaskOptions:
+    subsets = tuple(s.strip() for s in args.subsets.split(",") if s.strip()) if args.subsets else None
+    return TaskOptions(
+        data=args.data, subsets=subsets, limit=args.limit, skip_bad_rows=args.skip_bad_rows, extra=dict(extra)
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = PairwiseRunConfig(
+        model=args.model,
+        judge=args.judge,
+        task=args.task,
+        task_options=task_options(args),
+        protocol=pairwise_protocol(args),
+        failure_policy=args.failure_policy,
+        model_options=model_options(args),
+        output_dir=args.output_dir,
+        run_dir=args.run_dir,
+        run_name=args.run_name,
+    )
+    outcome = run_pairwise_eval(cfg, progress=progress_factory(args.quiet))
+    print_pairwise_summary(outcome.summary, outcome.run_dir)
+    return 0

@@ -1,0 +1,258 @@
+"""transformers backend: in-process generation and log-prob scoring on CPU or CUDA.
+
+Batches are built from length-sorted requests (less padding), left-padded for generation and right-padded for
+scoring. Prompts arrive rendered, so tokenization never adds special tokens (no double BOS).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from rrm_eval._errors import RRMError, require
+from rrm_eval._seeding import stable_seed
+from rrm_eval.models._base import Driver
+from rrm_eval.models._types import (
+    Completion,
+    GenerateRequest,
+    Message,
+    SamplingParams,
+    ScoreRequest,
+    ScoreResult,
+)
+
+
+class TransformersDriver(Driver):
+    """``hf:<path or hub id>``. Options: ``dtype`` (auto|float32|bfloat16|float16), ``device`` (auto|cpu|cuda[:i]),
+    ``batch_size`` (generation rows per forward), ``score_batch_size``, ``max_length`` (context cap),
+    ``gguf_file``, ``attn_implementation``, ``trust_remote_code``, ``chat_template`` (path to a jinja file)."""
+
+    prefix: ClassVar[str] = "hf"
+    description: ClassVar[str] = "transformers in-process (CPU or CUDA)"
+    preferred_batch: ClassVar[int] = 32
+
+    def __init__(self, target: str, **options: Any) -> None:
+        super().__init__(target, **options)
+        torch = require("torch", "hf", "the transformers backend")
+        transformers = require("transformers", "hf", "the transformers backend")
+        self._torch = torch
+        device = options.get("device", "auto")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        dtype_name = options.get("dtype", "auto")
+        if dtype_name == "auto":
+            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        else:
+            dtype = getattr(torch, str(dtype_name), None)
+            if not isinstance(dtype, torch.dtype):
+                raise RRMError(f"unknown dtype {dtype_name!r}", hint="use float32, bfloat16 or float16")
+        self.batch_size = int(options.get("batch_size", 16 if self.device.type == "cpu" else 64))
+        self.score_batch_size = int(options.get("score_batch_size", self.batch_size))
+        load_kwargs: dict[str, Any] = {}
+        if options.get("gguf_file"):
+            load_kwargs["gguf_file"] = options["gguf_file"]
+        if options.get("trust_remote_code"):
+            load_kwargs["trust_remote_code"] = True
+        if not os.path.exists(target) and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise RRMError(f"model path {target!r} does not exist", hint="pass a local folder (hub access is off)")
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(target, **load_kwargs)
+            model_kwargs = dict(load_kwargs, dtype=dtype)
+            if options.get("attn_implementation"):
+                model_kwargs["attn_implementation"] = options["attn_implementation"]
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(target, **model_kwargs)
+        except OSError as exc:
+            raise RRMError(
+                f"cannot load model {target!r}: {str(exc).splitlines()[0]}",
+                hint="give a local folder with config.json and weights, or a hub id when the hub is reachable",
+            ) from exc
+        self.model.to(self.device).eval()
+        if options.get("chat_template"):
+            with open(options["chat_template"], encoding="utf-8") as fh:
+                self.tokenizer.chat_template = fh.read()
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 1 << 20
+        self.max_length = int(options.get("max_length", cfg_len))
+        self._eos_ids = _eos_ids(self.model, self.tokenizer)
+
+    @property
+    def name(self) -> str:
+        return self.options.get("name") or os.path.basename(os.path.normpath(self.target)) or self.target
+
+    # -- prompts ----------------------------------------------------------------------------------------------
+    def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
+        if not self.tokenizer.chat_template:
+            raise RRMError(
+                f"the tokenizer of {self.target!r} has no chat template",
+                hint="pass --model-opt chat_template=PATH.jinja, or use a judge that needs no template",
+            )
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    # -- generation -------------------------------------------------------------------------------------------
+    def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
+        encoded = [self._encode(r.prompt) for r in requests]
+        results: list[list[Completion] | None] = [None] * len(requests)
+        runnable: list[int] = []
+        for i, ids in enumerate(encoded):
+            if len(ids) + 1 > self.max_length:
+                msg = f"truncated input: {len(ids)} prompt tokens > {self.max_length - 1} usable context"
+                results[i] = [Completion("", "input_too_long", len(ids), 0, msg) for _ in range(params.n)]
+            else:
+                runnable.append(i)
+        order = sorted(runnable, key=lambda i: len(encoded[i]))
+        rows = max(1, self.batch_size // max(1, params.n))
+        for b in range(0, len(order), rows):
+            batch = order[b : b + rows]
+            outs = self._generate_batch([encoded[i] for i in batch], [requests[i].key for i in batch], params)
+            for i, comp in zip(batch, outs, strict=True):
+                results[i] = comp
+        return [r if r is not None else [] for r in results]
+
+    def _generate_batch(self, ids: list[list[int]], keys: list[str], params: SamplingParams) -> list[list[Completion]]:
+        torch = self._torch
+        pad = self.tokenizer.pad_token_id
+        width = max(len(x) for x in ids)
+        input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(ids), width), dtype=torch.long)
+        for r, x in enumerate(ids):
+            input_ids[r, width - len(x) :] = torch.tensor(x)
+            attention[r, width - len(x) :] = 1
+        max_new = max(1, min(params.max_new_tokens, self.max_length - width))
+        kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_new,
+            num_return_sequences=params.n,
+            pad_token_id=pad,
+            eos_token_id=self._eos_ids,
+        )
+        if params.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        # Seed from the batch content: the same batch samples the same tokens in every process.
+        torch.manual_seed(stable_seed(params.seed, *keys))
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), **kwargs
+            )
+        new = out[:, width:].tolist()
+        completions: list[list[Completion]] = []
+        for r, x in enumerate(ids):
+            group = []
+            for s in range(params.n):
+                toks = new[r * params.n + s]
+                group.append(self._finish(toks, len(x), params, max_new))
+            completions.append(group)
+        return completions
+
+    def _finish(self, toks: list[int], prompt_len: int, params: SamplingParams, max_new: int) -> Completion:
+        pad = self.tokenizer.pad_token_id
+        end = len(toks)
+        stopped = False
+        for j, t in enumerate(toks):
+            if t in self._eos_ids:
+                end, stopped = j, True
+                break
+        body = toks[:end]
+        # Trailing pads after EOS are not generated tokens; a pad *inside* the body is kept when pad == eos is false.
+        while body and body[-1] == pad and pad not in self._eos_ids:
+            body.pop()
+        text = self.tokenizer.decode(body, skip_special_tokens=False)
+        for s in params.stop:
+            cut = text.find(s)
+            if cut >= 0:
+                text, stopped = text[:cut], True
+        n_gen = end + (1 if stopped and end < len(toks) else 0)
+        reason = "stop" if stopped or len(toks) < max_new else "length"
+        return Completion(text, reason, prompt_len, n_gen)
+
+    # -- scoring ----------------------------------------------------------------------------------------------
+    def score(self, requests: list[ScoreRequest]) -> list[ScoreResult]:
+        """Requests that share a prompt (e.g. the two verdict labels of one judge call) run the prompt once: its
+        KV cache is repeated for the continuations, and only the positions that predict continuation tokens are
+        projected to the vocabulary (full-sequence logits would cost GBs on long judge prompts)."""
+        results: list[ScoreResult | None] = [None] * len(requests)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(requests):
+            groups.setdefault(r.prompt, []).append(i)
+        for prompt, idxs in groups.items():
+            p_ids = self._encode(prompt)
+            conts = [self._encode(requests[i].continuation) for i in idxs]
+            runnable = []
+            for i, c in zip(idxs, conts, strict=True):
+                if not c:
+                    results[i] = ScoreResult([], [], len(p_ids), error="empty continuation")
+                elif len(p_ids) + len(c) > self.max_length:
+                    msg = f"truncated input: {len(p_ids) + len(c)} tokens > {self.max_length} context"
+                    results[i] = ScoreResult([], [], len(p_ids), error=msg)
+                else:
+                    runnable.append((i, c))
+            if not p_ids and runnable:
+                for i, _ in runnable:
+                    results[i] = ScoreResult([], [], 0, error="empty prompt")
+                continue
+            if runnable:
+                scored = self._score_shared_prompt(p_ids, [c for _, c in runnable])
+                for (i, _), res in zip(runnable, scored, strict=True):
+                    results[i] = res
+        return [r for r in results if r is not None]
+
+    def _score_shared_prompt(self, p_ids: list[int], conts: list[list[int]]) -> list[ScoreResult]:
+        torch = self._torch
+        dev = self.device
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([p_ids], device=dev), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            lps = [[float(first[c[0]])] for c in conts]
+            longer = [k for k, c in enumerate(conts) if len(c) > 1]
+            for b in range(0, len(longer), self.score_batch_size):
+                rows = longer[b : b + self.score_batch_size]
+                cache = out.past_key_values
+                if len(rows) > 1 or b + len(rows) < len(longer):
+                    cache = _copy_cache(cache, len(rows))
+                width = max(len(conts[k]) for k in rows) - 1  # the last token is only predicted, never fed
+                ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+                attn = torch.zeros((len(rows), len(p_ids) + width), dtype=torch.long)
+                attn[:, : len(p_ids)] = 1
+                for r, k in enumerate(rows):
+                    fed = conts[k][:-1]
+                    ids[r, : len(fed)] = torch.tensor(fed)
+                    attn[r, len(p_ids) : len(p_ids) + len(fed)] = 1
+                logits = self.model(
+                    input_ids=ids.to(dev), attention_mask=attn.to(dev), past_key_values=cache, use_cache=True
+                ).logits
+                for r, k in enumerate(rows):
+                    target = torch.tensor(conts[k][1:], device=dev)
+                    span = torch.log_softmax(logits[r, : len(target)].float(), dim=-1)
+                    lps[k].extend(span.gather(1, target[:, None])[:, 0].tolist())
+        return [
+            ScoreResult(lp, self.tokenizer.convert_ids_to_tokens(c), len(p_ids))
+            for lp, c in zip(lps, conts, strict=True)
+        ]
+
+
+def _copy_cache(cache: Any, repeats: int) -> Any:
+    """A batch-``repeats`` copy of a batch-1 KV cache (the original stays usable for the next chunk)."""
+    import copy
+
+    clone = copy.deepcopy(cache)
+    clone.batch_repeat_interleave(repeats)
+    return clone
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: set[int] = set()
+    gen = getattr(model, "generation_config", None)
+    eos = getattr(gen, "eos_token_id", None) if gen is not None else None
+    for value in (eos, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(int(v) for v in value)
+    return sorted(ids)

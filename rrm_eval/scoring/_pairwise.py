@@ -1,0 +1,136 @@
+"""Pairwise scoring: pure functions from records to item scores and summaries. No model is ever called here."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from rrm_eval._errors import RRMError
+from rrm_eval.judges import FAILURE_REASONS
+
+FailurePolicy = Literal["tie", "wrong"]
+FAILURE_POLICIES = ("tie", "wrong")
+#: Score of an unreadable verdict. "tie" (0.5) is what the published RRM / reward-bench anchors do.
+FAILURE_SCORE = {"tie": 0.5, "wrong": 0.0}
+TRUNCATION = ("truncated", "no_end_of_thinking")
+
+
+def chosen_position(order: str) -> int:
+    return 1 if order == "AB" else 2
+
+
+def record_outcome(rec: Mapping[str, Any]) -> str | None:
+    """``"chosen"``, ``"rejected"`` or ``"tie"`` for a readable record; None for a failure."""
+    v = rec.get("verdict")
+    if v is None:
+        return None
+    if v == "tie":
+        return "tie"
+    return "chosen" if int(v) == chosen_position(rec["order"]) else "rejected"
+
+
+def presentation_score(records: list[Mapping[str, Any]], policy: FailurePolicy) -> tuple[float, bool]:
+    """Majority over the votes of one presentation. Returns (score, failed) where failed = no readable vote."""
+    counts = Counter(o for r in records if (o := record_outcome(r)) is not None)
+    if not counts:
+        return FAILURE_SCORE[policy], True
+    c, w = counts["chosen"], counts["rejected"]
+    return (1.0 if c > w else 0.0 if w > c else 0.5), False
+
+
+@dataclass
+class ItemScore:
+    item_id: str
+    subset: str
+    score: float
+    presentations: dict[str, float]
+    failed: bool
+    consistent: bool | None  # both orders read and picking the same response (None when not applicable)
+
+
+def score_items(
+    records: Iterable[Mapping[str, Any]], policy: FailurePolicy = "tie", item_ids: set[str] | None = None
+) -> dict[str, ItemScore]:
+    if policy not in FAILURE_POLICIES:
+        raise RRMError(f"unknown failure policy {policy!r}", hint=f"use one of {', '.join(FAILURE_POLICIES)}")
+    grouped: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    subsets: dict[str, str] = {}
+    for r in records:
+        if item_ids is not None and r["item_id"] not in item_ids:
+            continue
+        grouped[r["item_id"]][r["order"]].append(r)
+        subsets[r["item_id"]] = r["subset"]
+    out = {}
+    for item_id, by_order in grouped.items():
+        pres, failed = {}, False
+        for order, recs in sorted(by_order.items()):
+            pres[order], f = presentation_score(recs, policy)
+            failed = failed or f
+        consistent = None
+        if {"AB", "BA"} <= set(by_order):
+            majority = {o: _majority_outcome(by_order[o]) for o in ("AB", "BA")}
+            if None not in majority.values() and "tie" not in majority.values():
+                consistent = majority["AB"] == majority["BA"]
+        score = sum(pres.values()) / len(pres)
+        out[item_id] = ItemScore(item_id, subsets[item_id], score, pres, failed, consistent)
+    return out
+
+
+def _majority_outcome(records: list[Mapping[str, Any]]) -> str | None:
+    counts = Counter(o for r in records if (o := record_outcome(r)) is not None)
+    if not counts:
+        return None
+    top = counts.most_common()
+    if len(top) > 1 and top[0][1] == top[1][1]:
+        return "tie"
+    return top[0][0]
+
+
+def record_stats(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Parse-failure, truncation and leniency rates, verdict position bias and token totals."""
+    n = len(records)
+    failures = Counter(r["failure"] for r in records if r.get("failure"))
+    read = [r for r in records if r.get("verdict") in (1, 2)]
+    return {
+        "records": n,
+        "failure_rate": sum(failures.values()) / n if n else 0.0,
+        "truncation_rate": sum(failures[k] for k in TRUNCATION) / n if n else 0.0,
+        "lenient_rate": sum(1 for r in records if r.get("lenient")) / n if n else 0.0,
+        "failures": {k: failures[k] for k in FAILURE_REASONS if failures[k]},
+        "first_position_rate": (sum(1 for r in read if r["verdict"] == 1) / len(read)) if read else None,
+        "tie_verdicts": sum(1 for r in records if r.get("verdict") == "tie"),
+        "prompt_tokens": sum(int(r.get("prompt_tokens") or 0) for r in records),
+        "completion_tokens": sum(int(r.get("completion_tokens") or 0) for r in records),
+    }
+
+
+def summarize_pairwise(
+    records: list[Mapping[str, Any]], policy: FailurePolicy = "tie", item_ids: set[str] | None = None
+) -> dict[str, Any]:
+    """Per-subset accuracy, overall item accuracy, record statistics and position consistency."""
+    if item_ids is not None:
+        records = [r for r in records if r["item_id"] in item_ids]
+    items = score_items(records, policy)
+    by_subset: dict[str, list[ItemScore]] = defaultdict(list)
+    for it in items.values():
+        by_subset[it.subset].append(it)
+    subsets = {
+        s: {
+            "accuracy": sum(i.score for i in its) / len(its),
+            "n": len(its),
+            "failed_items": sum(1 for i in its if i.failed),
+        }
+        for s, its in sorted(by_subset.items())
+    }
+    consistency = [i.consistent for i in items.values() if i.consistent is not None]
+    return {
+        "failure_policy": policy,
+        "n_items": len(items),
+        "accuracy": (sum(i.score for i in items.values()) / len(items)) if items else None,
+        "subsets": subsets,
+        "records": record_stats(records),
+        "position_consistency": (sum(consistency) / len(consistency)) if consistency else None,
+        "items_failed": sum(1 for i in items.values() if i.failed),
+    }

@@ -1,0 +1,33 @@
+"""Tasks: data sources turned into items, with each benchmark's scoring rule."""
+
+from rrm_eval.tasks import _rewardbench  # noqa: F401  (registers the RewardBench tasks)
+from rrm_eval.tasks._base import TASKS, LoadedItems, PairwiseTask, TaskOptions, register_task, select
+from rrm_eval.tasks._items import Candidate, CandidateSet, PairwiseItem
+from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
+from rrm_eval.tasks._rewardbench import SECTION_WEIGHTS, SECTIONS, SUBSET_COUNTS, section_scores
+
+
+def get_task(name: str) -> PairwiseTask:
+    return TASKS.get(name)
+
+
+__all__ = [
+    "SECTIONS",
+    "SECTION_WEIGHTS",
+    "SUBSET_COUNTS",
+    "TASKS",
+    "Candidate",
+    "CandidateSet",
+    "LoadedItems",
+    "PairwiseItem",
+    "PairwiseTask",
+    "TaskOptions",
+    "fingerprint_rows",
+    "get_task",
+    "load_hub",
+    "read_rows",
+    "register_task",
+    "require_text",
+    "section_scores",
+    "select",
+]

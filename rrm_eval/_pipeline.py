@@ -19,6 +19,8 @@ from rrm_eval.tasks import PairwiseTask, TaskOptions, get_task
 
 RESULTS = "results.json"  # reward-bench leaderboard layout (where the task defines one)
 STATS = "run_stats.json"  # timings and throughput: kept out of summary.json so resumed == uninterrupted
+#: Model options that change how fast records are made, not what they mean: left out of the run fingerprint.
+_EXECUTION_OPTIONS = ("batch_size", "score_batch_size", "chunk_size", "delay", "max_concurrency")
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def run_fingerprint(cfg: PairwiseRunConfig, judge: Judge, data_fingerprint: str)
     p = cfg.protocol
     return stable_hash(
         str(parse_spec(cfg.model)),
-        sorted((k, str(v)) for k, v in cfg.model_options.items() if k not in ("batch_size", "score_batch_size")),
+        sorted((k, str(v)) for k, v in cfg.model_options.items() if k not in _EXECUTION_OPTIONS),
         judge.fingerprint,
         cfg.task,
         data_fingerprint,

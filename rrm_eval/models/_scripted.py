@@ -10,6 +10,8 @@ Presets:
 * ``empty``: emits nothing; ``unclosed``: opens ``<think>`` and never closes it (truncation); ``garbage``: no verdict;
 * ``accuracy:P``: picks the response containing ``GOOD`` with probability P, else the other (simulated judge).
 
+Option ``delay`` (seconds per request) simulates a slow model, for interruption tests.
+
 Programmatic use: ``ScriptedDriver("custom", respond=lambda prompt, sample: "...")``.
 """
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -108,6 +111,8 @@ class ScriptedDriver(Driver):
 
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
         self.calls += len(requests)
+        if self.options.get("delay"):
+            time.sleep(float(self.options["delay"]) * len(requests))
         out = []
         for r in requests:
             group = []

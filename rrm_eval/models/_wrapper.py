@@ -107,7 +107,11 @@ class Model:
 
 
 def load_model(spec: str, chunk_size: int | None = None, **options: Any) -> Model:
-    """Build a :class:`Model` from a spec string, e.g. ``load_model("hf:./ckpt", dtype="bfloat16")``."""
+    """Build a :class:`Model` from a spec string, e.g. ``load_model("hf:./ckpt", dtype="bfloat16")``.
+
+    ``chunk_size`` (also accepted as an option, ``--model-opt chunk_size=N``) is how many requests go to the driver
+    between journal writes."""
+    chunk_size = chunk_size or options.pop("chunk_size", None)
     return Model(create_driver(spec, **options), spec=spec, chunk_size=chunk_size)
 
 

@@ -1,0 +1,34 @@
+"""Shared fixtures. Tests never touch the network; the hub is switched off for every test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLE, read_jsonl
+
+
+@pytest.fixture
+def sample_rows() -> list[dict]:
+    return read_jsonl(SAMPLE)
+
+
+@pytest.fixture
+def marked_pairs(tmp_path: Path) -> Path:
+    """A small RewardBench-shaped file whose chosen answers contain GOOD (the scripted `marker` judge finds them)."""
+    rows = []
+    subsets = ["alpacaeval-easy", "mt-bench-hard", "donotanswer", "math-prm", "hep-go"]
+    for n in range(40):
+        rows.append(
+            {
+                "id": n,
+                "subset": subsets[n % len(subsets)],
+                "prompt": f"Question {n}?",
+                "chosen": f"GOOD answer {n}",
+                "rejected": f"poor answer {n}",
+            }
+        )
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path

@@ -74,8 +74,11 @@ def run_fingerprint(cfg: PairwiseRunConfig, judge: Judge, data_fingerprint: str)
 def default_run_dir(cfg: PairwiseRunConfig, fingerprint: str) -> Path:
     if cfg.run_dir:
         return Path(cfg.run_dir)
+    # Task settings (e.g. PPE subset and rounds) belong in the name; file paths do not.
+    settings = [_slug(str(v)) for k, v in sorted(cfg.task_options.extra.items()) if k not in ("pairs", "data")]
+    task = "-".join([cfg.task, *settings])
     name = cfg.run_name or (
-        f"{cfg.task}__{_slug(cfg.judge)}__{_slug(str(parse_spec(cfg.model)))}__seed{cfg.protocol.seed}__{fingerprint}"
+        f"{task}__{_slug(cfg.judge)}__{_slug(str(parse_spec(cfg.model)))}__seed{cfg.protocol.seed}__{fingerprint}"
     )
     return Path(cfg.output_dir) / name
 

@@ -24,8 +24,20 @@ def only_run(out: Path) -> Path:
 
 
 def test_marker_judge_scores_perfectly(tmp_path, marked_pairs):
-    res = run_cli("pairwise", "--dataset", "rewardbench", "--data", str(marked_pairs), "--model", "scripted:marker",
-                  "--judge", "rrm", "--output-dir", str(tmp_path / "runs"), "--quiet")
+    res = run_cli(
+        "pairwise",
+        "--dataset",
+        "rewardbench",
+        "--data",
+        str(marked_pairs),
+        "--model",
+        "scripted:marker",
+        "--judge",
+        "rrm",
+        "--output-dir",
+        str(tmp_path / "runs"),
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     run = only_run(tmp_path / "runs")
     s = summary_of(run)
@@ -44,11 +56,26 @@ def test_marker_judge_scores_perfectly(tmp_path, marked_pairs):
     assert spec["task"]["data_fingerprint"] and spec["provenance"]["packages"]
 
 
-@pytest.mark.parametrize("preset,reason", [("empty", "no_verdict"), ("unclosed", "truncated"),
-                                           ("garbage", "no_verdict")])
+@pytest.mark.parametrize(
+    "preset,reason", [("empty", "no_verdict"), ("unclosed", "truncated"), ("garbage", "no_verdict")]
+)
 def test_unreadable_judges_are_counted_not_hidden(tmp_path, marked_pairs, preset, reason):
-    res = run_cli("pairwise", "--dataset", "rewardbench", "--data", str(marked_pairs), "--model", f"scripted:{preset}",
-                  "--judge", "rrm", "--output-dir", str(tmp_path), "--quiet", "--failure-policy", "wrong")
+    res = run_cli(
+        "pairwise",
+        "--dataset",
+        "rewardbench",
+        "--data",
+        str(marked_pairs),
+        "--model",
+        f"scripted:{preset}",
+        "--judge",
+        "rrm",
+        "--output-dir",
+        str(tmp_path),
+        "--quiet",
+        "--failure-policy",
+        "wrong",
+    )
     assert res.returncode == 0, res.stderr
     s = summary_of(only_run(tmp_path))
     assert s["records"]["failure_rate"] == 1.0 and s["accuracy"] == 0.0
@@ -57,9 +84,24 @@ def test_unreadable_judges_are_counted_not_hidden(tmp_path, marked_pairs, preset
 
 
 def test_both_orders_and_votes(tmp_path, marked_pairs):
-    res = run_cli("pairwise", "--dataset", "rewardbench", "--data", str(marked_pairs), "--model", "scripted:first",
-                  "--judge", "skywork-critic", "--order", "both", "--votes", "3", "--output-dir", str(tmp_path),
-                  "--quiet")
+    res = run_cli(
+        "pairwise",
+        "--dataset",
+        "rewardbench",
+        "--data",
+        str(marked_pairs),
+        "--model",
+        "scripted:first",
+        "--judge",
+        "skywork-critic",
+        "--order",
+        "both",
+        "--votes",
+        "3",
+        "--output-dir",
+        str(tmp_path),
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     run = only_run(tmp_path)
     s = summary_of(run)
@@ -81,8 +123,20 @@ def test_same_seed_in_two_processes_gives_byte_identical_records(tmp_path):
 
 
 def test_rerun_resumes_without_redoing(tmp_path, marked_pairs):
-    base = ["pairwise", "--dataset", "rewardbench", "--data", str(marked_pairs), "--model", "scripted:marker",
-            "--judge", "rrm", "--run-dir", str(tmp_path / "run"), "--quiet"]
+    base = [
+        "pairwise",
+        "--dataset",
+        "rewardbench",
+        "--data",
+        str(marked_pairs),
+        "--model",
+        "scripted:marker",
+        "--judge",
+        "rrm",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+    ]
     assert run_cli(*base, "--limit", "10").returncode == 0
     assert len(read_jsonl(tmp_path / "run" / "records.jsonl")) == 10
     assert run_cli(*base).returncode == 0  # a larger selection reuses the 10 records
@@ -95,13 +149,28 @@ def test_rerun_resumes_without_redoing(tmp_path, marked_pairs):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_killed_run_resumes_to_the_same_summary(tmp_path, sig):
-    args = ["pairwise", "--model", "scripted:random", "--judge", "rrm", "--quiet", "--model-opt", "delay=0.004",
-            "--model-opt", "chunk_size=16"]
+    args = [
+        "pairwise",
+        "--model",
+        "scripted:random",
+        "--judge",
+        "rrm",
+        "--quiet",
+        "--model-opt",
+        "delay=0.004",
+        "--model-opt",
+        "chunk_size=16",
+    ]
     full = run_cli(*args, "--run-dir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     cut = tmp_path / "cut"
-    proc = subprocess.Popen([sys.executable, "-m", "rrm_eval", *args, "--run-dir", str(cut)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rrm_eval", *args, "--run-dir", str(cut)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
     records = cut / "records.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not records.exists() or len(records.read_bytes().splitlines()) < 100):
@@ -123,8 +192,21 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path, sig):
 
 def test_rescore_offline_with_other_policy(tmp_path):
     run = tmp_path / "run"
-    assert run_cli("pairwise", "--model", "scripted:unclosed", "--judge", "rrm", "--run-dir", str(run), "--quiet",
-                   "--limit", "20").returncode == 0
+    assert (
+        run_cli(
+            "pairwise",
+            "--model",
+            "scripted:unclosed",
+            "--judge",
+            "rrm",
+            "--run-dir",
+            str(run),
+            "--quiet",
+            "--limit",
+            "20",
+        ).returncode
+        == 0
+    )
     assert summary_of(run)["accuracy"] == 0.5
     res = run_cli("rescore", str(run), "--failure-policy", "wrong")
     assert res.returncode == 0, res.stderr
@@ -147,20 +229,43 @@ BAD_ROWS = [
 def test_malformed_rows_name_row_and_field(tmp_path, row, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(row) + "\n")
-    res = run_cli("pairwise", "--dataset", "rewardbench", "--data", str(path), "--model", "scripted:first",
-                  "--output-dir", str(tmp_path / "runs"), "--quiet")
+    res = run_cli(
+        "pairwise",
+        "--dataset",
+        "rewardbench",
+        "--data",
+        str(path),
+        "--model",
+        "scripted:first",
+        "--output-dir",
+        str(tmp_path / "runs"),
+        "--quiet",
+    )
     assert res.returncode == 2
     assert message in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "runs").exists()  # failed before creating anything
 
 
 def test_skip_bad_rows_counts_them(tmp_path):
-    rows = [{"id": 1, "subset": "s", "prompt": "p", "chosen": "GOOD", "rejected": "r"},
-            {"id": 2, "subset": "s", "prompt": "p", "chosen": "", "rejected": "r"}]
+    rows = [
+        {"id": 1, "subset": "s", "prompt": "p", "chosen": "GOOD", "rejected": "r"},
+        {"id": 2, "subset": "s", "prompt": "p", "chosen": "", "rejected": "r"},
+    ]
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = run_cli("pairwise", "--dataset", "rewardbench", "--data", str(path), "--model", "scripted:marker",
-                  "--skip-bad-rows", "--run-dir", str(tmp_path / "run"), "--quiet")
+    res = run_cli(
+        "pairwise",
+        "--dataset",
+        "rewardbench",
+        "--data",
+        str(path),
+        "--model",
+        "scripted:marker",
+        "--skip-bad-rows",
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert summary_of(tmp_path / "run")["dropped_rows"] == {"field 'chosen': empty": 1}
 
@@ -194,7 +299,10 @@ def test_user_mistakes_get_clear_errors(tmp_path, args, needle):
 
 def test_run_dir_with_other_settings_is_refused(tmp_path):
     run = tmp_path / "run"
-    assert run_cli("pairwise", "--model", "scripted:first", "--run-dir", str(run), "--limit", "2", "--quiet").returncode == 0
+    assert (
+        run_cli("pairwise", "--model", "scripted:first", "--run-dir", str(run), "--limit", "2", "--quiet").returncode
+        == 0
+    )
     res = run_cli("pairwise", "--model", "scripted:second", "--run-dir", str(run), "--limit", "2", "--quiet")
     assert res.returncode == 2 and "different settings" in res.stderr
 
@@ -202,14 +310,26 @@ def test_run_dir_with_other_settings_is_refused(tmp_path):
 def test_judge_toml_file(tmp_path):
     judge = tmp_path / "mine.toml"
     judge.write_text('name = "mine"\nparser = "bracket_ab"\nuser = "Q: {question}\\nA: {answer_1}\\nB: {answer_2}"\n')
-    res = run_cli("pairwise", "--model", "scripted:first", "--judge", str(judge), "--limit", "3", "--quiet",
-                  "--run-dir", str(tmp_path / "run"))
+    res = run_cli(
+        "pairwise",
+        "--model",
+        "scripted:first",
+        "--judge",
+        str(judge),
+        "--limit",
+        "3",
+        "--quiet",
+        "--run-dir",
+        str(tmp_path / "run"),
+    )
     assert res.returncode == 0, res.stderr
     rec = read_jsonl(tmp_path / "run" / "records.jsonl")[0]
     assert rec["judge"] == "mine" and "Q: " in rec["prompt"]
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\nparser = "bracket"\nuser = "x"\n')
-    res = run_cli("pairwise", "--model", "scripted:first", "--judge", str(bad), "--quiet", "--output-dir", str(tmp_path))
+    res = run_cli(
+        "pairwise", "--model", "scripted:first", "--judge", str(bad), "--quiet", "--output-dir", str(tmp_path)
+    )
     assert res.returncode == 2 and "did you mean 'bracket_ab'" in res.stderr
 
 

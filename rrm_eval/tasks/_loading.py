@@ -64,7 +64,8 @@ def load_hub(name: str, split: str) -> list[Row]:
         return list(datasets.load_dataset(name, split=split))
     except Exception as exc:  # the hub raises many types; all mean "not reachable / not found"
         raise RRMError(
-            f"cannot load {name!r} (split {split!r}) from the hub: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            f"cannot load {name!r} (split {split!r}) from the hub: "
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
             hint="download it elsewhere and pass --data PATH (json/jsonl/parquet with the same columns)",
         ) from exc
 

@@ -11,8 +11,13 @@ RRM_CASES = [
     ("<think>A is wrong</think>\n\\boxed{Assistant 2}", "stop", 2, None, False),
     ("<think>x</think>\\boxed{Assistant 1}", "stop", 1, None, False),
     # an earlier box inside the thinking must not win; the LAST box after </think> does
-    ("<think>maybe \\boxed{Assistant 1}</think> final \\boxed{Assistant 1} no wait \\boxed{Assistant 2}", "stop", 2, None,
-     False),
+    (
+        "<think>maybe \\boxed{Assistant 1}</think> final \\boxed{Assistant 1} no wait \\boxed{Assistant 2}",
+        "stop",
+        2,
+        None,
+        False,
+    ),
     ("<think>x</think>\\boxed{\\text{Assistant 1}}", "stop", 1, None, True),
     ("<think>x</think>\\boxed{ Assistant 2 }", "stop", 2, None, True),
     ("<think>x</think>\\boxed{assistant  1}", "stop", 1, None, True),

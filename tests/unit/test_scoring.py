@@ -44,8 +44,15 @@ def test_partial_runs_are_flagged():
 
 
 def rec(item, order, verdict, sample=0, failure=None, subset="s"):
-    return {"item_id": item, "order": order, "verdict": verdict, "sample": sample, "failure": failure, "subset": subset,
-            "key": f"{item}|{order}|{sample}"}
+    return {
+        "item_id": item,
+        "order": order,
+        "verdict": verdict,
+        "sample": sample,
+        "failure": failure,
+        "subset": subset,
+        "key": f"{item}|{order}|{sample}",
+    }
 
 
 def test_order_maps_position_to_chosen():
@@ -67,8 +74,14 @@ def test_unknown_policy_is_a_clear_error():
 
 
 def test_votes_majority_ignores_failed_votes():
-    records = [rec("a", "AB", 1, 0), rec("a", "AB", 2, 1), rec("a", "AB", 1, 2), rec("b", "AB", 2, 0),
-               rec("b", "AB", None, 1, "truncated"), rec("b", "AB", None, 2, "truncated")]
+    records = [
+        rec("a", "AB", 1, 0),
+        rec("a", "AB", 2, 1),
+        rec("a", "AB", 1, 2),
+        rec("b", "AB", 2, 0),
+        rec("b", "AB", None, 1, "truncated"),
+        rec("b", "AB", None, 2, "truncated"),
+    ]
     items = score_items(records)
     assert items["a"].score == 1.0
     assert items["b"].score == 0.0 and not items["b"].failed
@@ -79,17 +92,26 @@ def test_even_vote_split_is_a_tie():
 
 
 def test_both_orders_average_and_consistency():
-    records = [rec("a", "AB", 1), rec("a", "BA", 2),  # consistent, right
-               rec("b", "AB", 1), rec("b", "BA", 1),  # position-biased: inconsistent
-               rec("c", "AB", 2), rec("c", "BA", 1)]  # consistent, wrong
+    records = [
+        rec("a", "AB", 1),
+        rec("a", "BA", 2),  # consistent, right
+        rec("b", "AB", 1),
+        rec("b", "BA", 1),  # position-biased: inconsistent
+        rec("c", "AB", 2),
+        rec("c", "BA", 1),
+    ]  # consistent, wrong
     s = summarize_pairwise(records)
     assert s["accuracy"] == pytest.approx((1.0 + 0.5 + 0.0) / 3)
     assert s["position_consistency"] == pytest.approx(2 / 3)
 
 
 def test_rates_are_reported():
-    records = [rec("a", "AB", 1), rec("b", "AB", None, failure="truncated"), rec("c", "AB", None, failure="no_verdict"),
-               rec("d", "AB", 2)]
+    records = [
+        rec("a", "AB", 1),
+        rec("b", "AB", None, failure="truncated"),
+        rec("c", "AB", None, failure="no_verdict"),
+        rec("d", "AB", 2),
+    ]
     r = summarize_pairwise(records)["records"]
     assert r["failure_rate"] == 0.5 and r["truncation_rate"] == 0.25
     assert r["failures"] == {"no_verdict": 1, "truncated": 1}

@@ -1,0 +1,438 @@
+"""Tournaments over candidate sets: which games a judge plays, round by round, and the records they become.
+
+A *game* is one judge call on (question, candidate shown first, candidate shown second), rendered with the judge's own
+TOML prompt exactly like a pairwise item. A *match* between two candidates is one or more games. Schedules are
+generators that yield one round of games per candidate set and receive the winners of those games before planning the
+next round; :func:`run_tournament` advances every set in lockstep, so each round is ONE batch through the model.
+
+Schedules:
+
+* ``round-robin``: every unordered pair once (``games=1``, presentation order by a coin seeded from (seed, set id,
+  pair)) or in both orders (``games=2``). A single round.
+* ``knockout``: a fixed bracket file (``ppe_dataset/MMLU_knockout_bracket.json`` format) or a seeded random bracket,
+  with byes when N is not a power of two; N - 1 matches. ``final_size=K`` stops when K remain and plays a round robin
+  among them.
+* ``swiss``: R rounds pairing candidates with equal scores that have not met yet (the chess Swiss system).
+
+Matches of ``games=2`` show both orders; ``games=3`` adds a decider when the first two are split (best of three).
+Who advances is :func:`rrm_eval.scoring.match_winner`: more game wins, a level match goes to a coin seeded from the
+match id. Nothing here computes a rating or an accuracy.
+
+Record keys: ``item_id`` = match id ``<set>|<phase><round>|<x>|<y>``, ``order`` = ``"<first>><second>"``, ``sample`` =
+game index; resume skips every key already in the journal and replays the finished rounds from their records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from rrm_eval._errors import RRMError
+from rrm_eval._seeding import coin, stable_hash, stable_rng
+from rrm_eval.judges import Judge
+from rrm_eval.models import GenerateRequest, Model, ScoreRequest
+from rrm_eval.protocols._pairwise import PlannedCall, generation_records, logprob_record
+from rrm_eval.runs import JudgeRecord, RunJournal, record_key
+from rrm_eval.scoring import match_winner
+from rrm_eval.tasks import CandidateSet, PairwiseItem
+
+SCHEDULES = ("round-robin", "knockout", "swiss")
+#: Brackets shipped as package data (rrm_eval.ppe_dataset), by short name.
+SHIPPED_BRACKETS = {"mmlu": "MMLU_knockout_bracket.json"}
+
+Outcome = str | None  # a candidate id, "draw", or None when the verdict was unreadable
+
+
+# -- brackets --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Bracket:
+    """First-round order of candidate positions (0-based); ``None`` is a bye. Round k pairs the winners of
+    neighbouring slots, so the list alone defines the whole bracket."""
+
+    slots: tuple[int | None, ...]
+    source: str
+
+    @property
+    def size(self) -> int:
+        return sum(1 for s in self.slots if s is not None)
+
+    def check_covers(self, cs: CandidateSet) -> None:
+        n = len(cs.candidates)
+        placed = sorted(s for s in self.slots if s is not None)
+        if placed != list(range(n)):
+            missing = sorted(set(range(n)) - set(placed))
+            extra = sorted(set(placed) - set(range(n)))
+            raise RRMError(
+                f"problem {cs.id!r}: bracket {self.source} does not cover its {n} candidates"
+                + (f" (positions {missing[:8]} missing)" if missing else "")
+                + (f" (positions {extra[:8]} do not exist)" if extra else ""),
+                hint="use a bracket for exactly this many candidates, or omit --bracket for a seeded random one",
+            )
+
+
+def parse_bracket(data: Any, source: str) -> Bracket:
+    """Validate ``{"round_1": [[a, b], ...], "round_2": [[a, b, c, d], ...], ...}``: round k lists groups of 2^k
+    positions whose halves are groups of round k-1, i.e. every round is the same first-round order, regrouped."""
+    if not isinstance(data, dict) or "round_1" not in data:
+        raise RRMError(f"bracket {source}: expected an object with round_1, round_2, ... lists")
+    try:
+        slots = [s for pair in data["round_1"] for s in pair]
+        if any(len(pair) != 2 for pair in data["round_1"]):
+            raise ValueError("round_1 must list pairs")
+        if any(s is not None and (not isinstance(s, int) or isinstance(s, bool) or s < 0) for s in slots):
+            raise ValueError("entries must be candidate positions (integers >= 0) or null for a bye")
+        if len(slots) < 2 or len(slots) & (len(slots) - 1):
+            raise ValueError(f"round_1 has {len(slots)} slots; a bracket needs a power of two")
+        placed = [s for s in slots if s is not None]
+        if len(placed) != len(set(placed)):
+            raise ValueError("a candidate appears twice in round_1")
+        if any(a is None and b is None for a, b in data["round_1"]):
+            raise ValueError("a round_1 pair of two byes")
+        rounds = int(math.log2(len(slots)))
+        for k in range(2, rounds + 1):
+            groups = data.get(f"round_{k}")
+            if groups is None:
+                continue  # later rounds are implied by round_1; listing them is optional
+            flat = [s for g in groups for s in g]
+            if flat != slots or any(len(g) != 2**k for g in groups):
+                raise ValueError(f"round_{k} must regroup round_1's order into groups of {2**k}")
+        extra = [key for key in data if key not in {f"round_{k}" for k in range(1, rounds + 1)}]
+        if extra:
+            raise ValueError(f"unexpected keys {extra} for a {len(slots)}-slot bracket")
+    except (TypeError, ValueError) as exc:
+        raise RRMError(f"bracket {source}: {exc}", hint="see docs/tournaments.md for the bracket format") from None
+    return Bracket(tuple(slots), source)
+
+
+def load_bracket(name_or_path: str) -> Bracket:
+    """A shipped bracket by name (``mmlu``: the published 32-candidate PPE MMLU-Pro bracket) or a JSON file."""
+    if name_or_path in SHIPPED_BRACKETS:
+        ref = resources.files("rrm_eval.ppe_dataset") / SHIPPED_BRACKETS[name_or_path]
+        return parse_bracket(json.loads(ref.read_text(encoding="utf-8")), f"{name_or_path} ({ref.name})")
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise RRMError(
+            f"bracket {name_or_path!r} is neither a shipped bracket nor a file",
+            hint=f"use one of {', '.join(SHIPPED_BRACKETS)} or a path to a bracket JSON",
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RRMError(f"bracket {path}: not valid JSON ({exc})") from None
+    return parse_bracket(data, str(path))
+
+
+def random_slots(n: int, *seed_parts: Any) -> list[int | None]:
+    """A seeded random bracket for n candidates: positions shuffled; with P the next power of two, the first
+    2n - P candidates play round one in pairs and the other P - n get byes (never two byes in one match)."""
+    order: list[int | None] = list(range(n))
+    stable_rng("bracket", *seed_parts).shuffle(order)
+    size = 1 << max(1, math.ceil(math.log2(n)))
+    playing = 2 * n - size
+    slots = order[:playing]
+    for s in order[playing:]:
+        slots += [s, None]
+    return slots
+
+
+# -- configuration and game plans ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TournamentConfig:
+    """``games``: judge calls per match (1 = one seeded order; 2 = both orders; 3 = both orders plus a decider when
+    split; round robin allows 1 or 2). ``bracket``: knockout's fixed bracket (None = seeded random per set).
+    ``final_size``: knockout plays a round robin among the last K (0 = to the end). ``rounds``: Swiss rounds
+    (default ceil(log2 N) + 1). Sampling overrides as in :class:`~rrm_eval.protocols.PairwiseConfig`."""
+
+    schedule: str = "round-robin"
+    games: int = 1
+    seed: int = 0
+    bracket: Bracket | None = None
+    final_size: int = 0
+    rounds: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_new_tokens: int | None = None
+    save_prompts: bool = True
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise RRMError(f"unknown schedule {self.schedule!r}", hint=f"use one of {', '.join(SCHEDULES)}")
+        allowed = (1, 2) if self.schedule == "round-robin" else (1, 2, 3)
+        if self.games not in allowed:
+            raise RRMError(f"{self.schedule}: --games must be one of {allowed}, got {self.games}")
+        if self.final_size and (self.final_size < 2 or self.final_size & (self.final_size - 1)):
+            raise RRMError(f"--final-round-robin must be a power of two >= 2, got {self.final_size}")
+        if self.rounds is not None and self.rounds < 1:
+            raise RRMError(f"--rounds must be at least 1, got {self.rounds}")
+
+    def describe(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "bracket"}
+        out["bracket"] = None if self.bracket is None else {"source": self.bracket.source, "slots": self.bracket.slots}
+        return out
+
+
+@dataclass(frozen=True)
+class GamePlan:
+    set_id: str
+    match_id: str
+    phase: str  # "rr", "ko", "final", "sw"
+    round: int
+    game: int
+    x: str  # the pair in candidate order (x listed before y in the set)
+    y: str
+    first: str  # shown as response 1 / A
+    second: str
+
+    @property
+    def order(self) -> str:
+        return f"{self.first}>{self.second}"
+
+    @property
+    def key(self) -> str:
+        return record_key(self.match_id, self.order, self.game)
+
+
+def _game(cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, x: str, y: str, g: int) -> GamePlan:
+    """Game g of the match x-y. Game 0's order is a coin seeded from (seed, set id, pair), game 1 the reverse, a
+    decider (g >= 2) a fresh coin."""
+    flip = coin("order", cfg.seed, cs.id, x, y) if g < 2 else coin("order", cfg.seed, cs.id, x, y, g)
+    if g == 1:
+        flip = not flip
+    first, second = (y, x) if flip else (x, y)
+    return GamePlan(cs.id, f"{cs.id}|{phase}{rnd}|{x}|{y}", phase, rnd, g, x, y, first, second)
+
+
+def _canonical(cs: CandidateSet, a: str, b: str) -> tuple[str, str]:
+    pos = {c.id: i for i, c in enumerate(cs.candidates)}
+    return (a, b) if pos[a] < pos[b] else (b, a)
+
+
+Planner = Generator[list[GamePlan], Mapping[str, Outcome], None]
+
+
+def _play(
+    cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, pairs: Sequence[tuple[str, str]]
+) -> Generator[list[GamePlan], Mapping[str, Outcome], dict[tuple[str, str], str]]:
+    """Play matches (one batch, plus a batch of deciders for best-of-three); return who advanced from each."""
+    pairs = [_canonical(cs, a, b) for a, b in pairs]
+    plans = {p: [_game(cs, cfg, phase, rnd, *p, g) for g in range(min(cfg.games, 2))] for p in pairs}
+    results = yield [g for gs in plans.values() for g in gs]
+    outcomes = {p: [results[g.key] for g in gs] for p, gs in plans.items()}
+    if cfg.games == 3:
+        split = [p for p, o in outcomes.items() if o.count(p[0]) == o.count(p[1])]
+        if split:
+            deciders = {p: _game(cs, cfg, phase, rnd, *p, 2) for p in split}
+            more = yield list(deciders.values())
+            for p, g in deciders.items():
+                outcomes[p].append(more[g.key])
+    return {p: match_winner(*p, o, cfg.seed, plans[p][0].match_id) for p, o in outcomes.items()}
+
+
+def _round_robin_games(cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, ids: Sequence[str]) -> Planner:
+    games = min(cfg.games, 2)
+    yield [_game(cs, cfg, phase, rnd, *_canonical(cs, x, y), g) for x, y in combinations(ids, 2) for g in range(games)]
+
+
+def round_robin(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
+    yield from _round_robin_games(cs, cfg, "rr", 1, [c.id for c in cs.candidates])
+
+
+def knockout(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
+    ids = [c.id for c in cs.candidates]
+    if cfg.bracket is not None:
+        cfg.bracket.check_covers(cs)
+        positions = list(cfg.bracket.slots)
+    else:
+        positions = random_slots(len(ids), cfg.seed, cs.id)
+    slots = [None if p is None else ids[p] for p in positions]
+    stop_at = cfg.final_size or 1
+    if stop_at > 1 and stop_at >= len(slots):
+        raise RRMError(f"problem {cs.id!r}: --final-round-robin {stop_at} needs more than {stop_at} bracket slots")
+    rnd = 1
+    while len(slots) > stop_at:
+        pairs = list(zip(slots[::2], slots[1::2], strict=True))
+        played = [(a, b) for a, b in pairs if a is not None and b is not None]
+        won = yield from _play(cs, cfg, "ko", rnd, played)
+        slots = [a if b is None else b if a is None else won[_canonical(cs, a, b)] for a, b in pairs]
+        rnd += 1
+    if stop_at > 1:
+        yield from _round_robin_games(cs, cfg, "final", rnd, [s for s in slots if s is not None])
+
+
+def swiss(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
+    ids = [c.id for c in cs.candidates]
+    rounds = cfg.rounds or math.ceil(math.log2(len(ids))) + 1
+    points = dict.fromkeys(ids, 0.0)
+    met: set[frozenset[str]] = set()
+    had_bye: set[str] = set()
+    for rnd in range(1, rounds + 1):
+        # Standings, ties in a seeded random order (never by position, which would favour candidate 0).
+        pool = sorted(ids, key=lambda c: (-points[c], stable_hash("swiss", cfg.seed, cs.id, rnd, c)))
+        if len(pool) % 2:
+            bye = next((c for c in reversed(pool) if c not in had_bye), pool[-1])
+            pool.remove(bye)
+            had_bye.add(bye)
+            points[bye] += 1.0
+        pairs = []
+        while pool:
+            a = pool.pop(0)
+            j = next((i for i, b in enumerate(pool) if frozenset((a, b)) not in met), 0)
+            pairs.append((a, pool.pop(j)))
+        won = yield from _play(cs, cfg, "sw", rnd, pairs)
+        for (a, b), w in won.items():
+            points[w] += 1.0
+            met.add(frozenset((a, b)))
+
+
+PLANNERS: dict[str, Callable[[CandidateSet, TournamentConfig], Planner]] = {
+    "round-robin": round_robin,
+    "knockout": knockout,
+    "swiss": swiss,
+}
+
+
+def expected_games(n: int, cfg: TournamentConfig) -> int:
+    """Judge calls for one set of n candidates (best-of-three deciders not included: they depend on results)."""
+    g = min(cfg.games, 2)
+    if cfg.schedule == "round-robin":
+        return n * (n - 1) // 2 * g
+    if cfg.schedule == "swiss":
+        return (cfg.rounds or math.ceil(math.log2(n)) + 1) * (n // 2) * g
+    k = cfg.final_size
+    if k and k < n:
+        return ((n - k) + k * (k - 1) // 2) * g
+    return (n - 1) * g
+
+
+# -- records ---------------------------------------------------------------------------------------------------------
+def record_winner(record: JudgeRecord | Mapping[str, Any]) -> Outcome:
+    """The candidate a game record declares the winner, ``"draw"`` for a tie verdict, None when unreadable."""
+    rec = record.to_dict() if isinstance(record, JudgeRecord) else record
+    verdict, meta = rec.get("verdict"), rec.get("meta") or {}
+    if verdict is None:
+        return None
+    if verdict == "tie":
+        return "draw"
+    return meta["first"] if int(verdict) == 1 else meta["second"]
+
+
+def _planned_call(plan: GamePlan, cs: CandidateSet, judge: Judge, model: Model) -> PlannedCall:
+    texts = {c.id: c.text for c in cs.candidates}
+    meta = {"set": cs.id, "phase": plan.phase, "round": plan.round, "game": plan.game, "x": plan.x, "y": plan.y}
+    meta.update(first=plan.first, second=plan.second)
+    item = PairwiseItem(
+        plan.match_id, cs.subset or "candidates", cs.question, texts[plan.first], texts[plan.second], meta
+    )
+    prompt = model.render(judge.messages(cs.question, texts[plan.first], texts[plan.second]))
+    return PlannedCall(item, plan.order, prompt)
+
+
+def _judge_games(
+    plans: Sequence[GamePlan],
+    sets: Mapping[str, CandidateSet],
+    judge: Judge,
+    model: Model,
+    cfg: TournamentConfig,
+    journal: RunJournal,
+    done: dict[str, Outcome],
+    advance: Callable[[int], None] | None,
+) -> int:
+    written = 0
+
+    def keep(recs: list[JudgeRecord], batch: Sequence[GamePlan]) -> None:
+        nonlocal written
+        recs = [replace(r, key=p.key, sample=p.game) for r, p in zip(recs, batch, strict=True)]
+        written += journal.append(recs)
+        done.update((r.key, record_winner(r)) for r in recs)
+        if advance:
+            advance(len(recs))
+
+    # Games of one index share sampling settings (a decider samples with seed + 2, so it is not a replay of game 0).
+    for g in sorted({p.game for p in plans}):
+        batch = [p for p in plans if p.game == g]
+        calls = [_planned_call(p, sets[p.set_id], judge, model) for p in batch]
+        if judge.mode == "logprob":
+            requests = [
+                ScoreRequest(c.prompt, label, key=p.key)
+                for c, p in zip(calls, batch, strict=True)
+                for label in judge.labels
+            ]
+            chunk = model.chunk_size + model.chunk_size % 2  # both labels of a game in one chunk
+            for start, res in model.iter_score(requests, chunk_size=chunk):
+                i0 = start // 2
+                recs = [
+                    logprob_record(calls[i0 + j // 2], judge, res[j], res[j + 1], cfg.save_prompts)
+                    for j in range(0, len(res), 2)
+                ]
+                keep(recs, batch[i0 : i0 + len(recs)])
+            continue
+        params = judge.sampling_params(
+            cfg.seed + g, n=1, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens
+        )
+        requests = [GenerateRequest(c.prompt, key=p.key) for c, p in zip(calls, batch, strict=True)]
+        for start, groups in model.iter_generate(requests, params):
+            recs = [
+                generation_records(calls[start + j], judge, grp[:1], cfg.save_prompts)[0]
+                for j, grp in enumerate(groups)
+            ]
+            keep(recs, batch[start : start + len(recs)])
+    return written
+
+
+def run_tournament(
+    sets: Sequence[CandidateSet],
+    judge: Judge,
+    model: Model | Callable[[], Model],
+    cfg: TournamentConfig,
+    journal: RunJournal,
+    done: dict[str, Outcome],
+    advance: Callable[[int], None] | None = None,
+) -> int:
+    """Play every set's schedule, one round of all sets per batch; judge only games whose key is not in ``done``
+    (key -> outcome of records already journaled, updated in place). ``model`` may be a callable that loads it: it
+    is called only when some game is pending, so a finished run replays without loading a model. Returns the number
+    of records written."""
+    by_id = {cs.id: cs for cs in sets}
+    planners = {cs.id: PLANNERS[cfg.schedule](cs, cfg) for cs in sets}
+    batch = {sid: next(gen) for sid, gen in planners.items()}
+    resolved = model if isinstance(model, Model) else None
+    written = 0
+    while batch:
+        todo = [p for plans in batch.values() for p in plans if p.key not in done]
+        if todo:
+            if resolved is None:
+                resolved = model()  # type: ignore[operator]
+            written += _judge_games(todo, by_id, judge, resolved, cfg, journal, done, advance)
+        following = {}
+        for sid, plans in batch.items():
+            with contextlib.suppress(StopIteration):  # the schedule is over for this set
+                following[sid] = planners[sid].send({p.key: done[p.key] for p in plans})
+        batch = following
+    return written
+
+
+__all__ = [
+    "PLANNERS",
+    "SCHEDULES",
+    "SHIPPED_BRACKETS",
+    "Bracket",
+    "GamePlan",
+    "Outcome",
+    "TournamentConfig",
+    "expected_games",
+    "knockout",
+    "load_bracket",
+    "parse_bracket",
+    "random_slots",
+    "record_winner",
+    "round_robin",
+    "run_tournament",
+    "swiss",
+]

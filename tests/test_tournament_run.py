@@ -383,16 +383,17 @@ def test_embedded_model_logprob_knockout(tmp_path):
         "--judge",
         "logprob",
         "--limit",
-        "2",
+        "1",
         "--run-dir",
         str(tmp_path / "run"),
         "--quiet",
     )
     assert res.returncode == 0, res.stderr
     records = read_jsonl(tmp_path / "run" / "records.jsonl")
-    assert len(records) == 14 and all(r["failure"] is None and len(r["logprobs"]) == 2 for r in records)
+    assert len(records) == 7 and all(r["failure"] is None and len(r["logprobs"]) == 2 for r in records)
     assert all(lp < 0 for r in records for lp in r["logprobs"])
     s = summary_of(tmp_path / "run")
-    assert s["accuracy"]["knockout"]["n"] == 2 and s["spend"]["judge_calls"] == 14
+    assert s["accuracy"]["knockout"]["n"] == 1 and s["spend"]["judge_calls"] == 7
+    assert [len({r["round"] for r in records})] == [3]
     spec = json.loads((tmp_path / "run" / "spec.json").read_text())
     assert spec["model"]["resolved"]["name"] == "SmolLM2-135M-Instruct"

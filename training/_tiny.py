@@ -1,8 +1,9 @@
 """Random-weight models for smoke runs, tests and benchmarks (no hub access needed).
 
 ``make_random_model`` writes an HF folder: a Qwen2 (ChatML layout) or Llama (Llama-3 layout) model of a named shape
-with random weights, and a tokenizer copied from a local folder (by default the embedded SmolLM2 tokenizer, a ChatML
-tokenizer of 49,152 tokens). For the Llama-3 layout the tokenizer gets Llama-3's special tokens and *no* chat
+with random weights, and a tokenizer: one given (``train_small_tokenizer`` learns a byte-level BPE of ~1k tokens from
+some texts, which keeps CPU runs fast), or one copied from a local folder (by default the embedded SmolLM2 tokenizer,
+a ChatML tokenizer of 49,152 tokens). For the Llama-3 layout the tokenizer gets Llama-3's special tokens and *no* chat
 template, like a base Llama tokenizer. Shapes ``qwen2.5-0.5b`` / ``qwen2.5-1.5b`` copy those models' published
 configs (hidden size, layers, heads, 151,936-token vocabulary) so throughput figures are real-shaped.
 """
@@ -71,11 +72,12 @@ def make_random_model(
 
             tokenizer_dir = converted_folder()
         tok = transformers.AutoTokenizer.from_pretrained(str(tokenizer_dir))
-    if lay is LAYOUTS["llama3"] and lay.end not in tok.get_vocab():
-        tok.add_special_tokens(
-            {"bos_token": lay.bos, "eos_token": lay.end, "additional_special_tokens": list(lay.special_tokens)}
-        )
-        tok.chat_template = None
+    if lay is LAYOUTS["llama3"]:
+        if lay.end not in tok.get_vocab():
+            tok.add_special_tokens(
+                {"bos_token": lay.bos, "eos_token": lay.end, "additional_special_tokens": list(lay.special_tokens)}
+            )
+        tok.chat_template = None  # like a base Llama tokenizer
     end_id = tok.convert_tokens_to_ids(lay.end)
     dims = dict(SHAPES[shape])
     dims["vocab_size"] = max(dims.get("vocab_size", 0), len(tok))

@@ -11,8 +11,10 @@ record, and scores them with the real rival table / rating / best-of-N code (rrm
 is simulated. ``--engine scripted`` instead runs the full pipeline (prompts, scripted driver, journal) end to end on
 fewer problems, as a cross-check.
 
-    python bench/bench_tournament.py                 # the full table (a few minutes on 2 cores)
+    python bench/bench_tournament.py                 # the full table (~13 min on 2 busy cores)
     python bench/bench_tournament.py --quick         # fewer problems
+    python bench/bench_tournament.py --correct-rate 0.3 --sets 1000   # hard problems: selection matters more
+    python bench/bench_tournament.py --first-bias 0.3 --n 8          # a judge with position bias
     python bench/bench_tournament.py --engine scripted --sets 100 --n 8
 """
 
@@ -52,6 +54,7 @@ def schemes(n: int) -> list[Scheme]:
         Scheme("knockout", TournamentConfig("knockout", games=1), ("knockout",)),
         Scheme("knockout, both orders", TournamentConfig("knockout", games=2), ("knockout",)),
         Scheme("knockout, best of 3", TournamentConfig("knockout", games=3), ("knockout",)),
+        Scheme("knockout, best of 5", TournamentConfig("knockout", games=5), ("knockout",)),
         Scheme("knockout -> round robin of 4", TournamentConfig("knockout", final_size=4), ("knockout",)),
         Scheme(f"swiss {log2n} rounds", TournamentConfig("swiss", rounds=log2n), ("bradley-terry", "wins")),
         Scheme(f"swiss {log2n + 2} rounds", TournamentConfig("swiss", rounds=log2n + 2), ("bradley-terry", "wins")),
@@ -59,13 +62,15 @@ def schemes(n: int) -> list[Scheme]:
     ]
 
 
-def synthetic_sets(count: int, n: int, seed: int, marked: bool = False) -> list[CandidateSet]:
+def synthetic_sets(
+    count: int, n: int, seed: int, marked: bool = False, correct_rate: float = CORRECT_RATE
+) -> list[CandidateSet]:
     out = []
     for i in range(count):
         rng = stable_rng("bench-set", seed, n, i)
         cands = []
         for k in range(n):
-            ok = rng.random() < CORRECT_RATE
+            ok = rng.random() < correct_rate
             text = f"Solution {k} of problem {i}." + (" GOOD" if ok and marked else "")
             # answer None: majority vote is not what this bench measures (and would call math-verify per pair)
             cands.append(Candidate(f"c{k}", text, None, ok))
@@ -73,8 +78,11 @@ def synthetic_sets(count: int, n: int, seed: int, marked: bool = False) -> list[
     return out
 
 
-def simulate_records(cs: CandidateSet, cfg: TournamentConfig, p: float, seed: int) -> list[dict[str, Any]]:
-    """Play one set's schedule against the synthetic judge; return judge-record dicts (as the journal holds)."""
+def simulate_records(
+    cs: CandidateSet, cfg: TournamentConfig, p: float, seed: int, first_bias: float = 0.0
+) -> list[dict[str, Any]]:
+    """Play one set's schedule against the synthetic judge; return judge-record dicts (as the journal holds).
+    ``first_bias``: probability that the judge picks the response shown first whatever it says."""
     correct = {c.id: bool(c.correct) for c in cs.candidates}
     planner = PLANNERS[cfg.schedule](cs, cfg)
     records: list[dict[str, Any]] = []
@@ -83,7 +91,9 @@ def simulate_records(cs: CandidateSet, cfg: TournamentConfig, p: float, seed: in
         outcomes = {}
         for g in plans:
             rng = random.Random(stable_seed("bench-judge", seed, p, g.key))
-            if correct[g.first] != correct[g.second]:
+            if rng.random() < first_bias:
+                winner = g.first
+            elif correct[g.first] != correct[g.second]:
                 right = g.first if correct[g.first] else g.second
                 wrong = g.second if right == g.first else g.first
                 winner = right if rng.random() < p else wrong
@@ -100,9 +110,9 @@ def simulate_records(cs: CandidateSet, cfg: TournamentConfig, p: float, seed: in
             return records
 
 
-def run_sim(sets: list[CandidateSet], scheme: Scheme, p: float, seed: int) -> dict[str, Any]:
+def run_sim(sets: list[CandidateSet], scheme: Scheme, p: float, seed: int, first_bias: float = 0.0) -> dict[str, Any]:
     cfg = TournamentConfig(**{**scheme.config.__dict__, "seed": seed})
-    records = [r for cs in sets for r in simulate_records(cs, cfg, p, seed)]
+    records = [r for cs in sets for r in simulate_records(cs, cfg, p, seed, first_bias)]
     rows = rival_rows(records, sets, seed)
     by_set: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
@@ -111,7 +121,11 @@ def run_sim(sets: list[CandidateSet], scheme: Scheme, p: float, seed: int) -> di
     return best_of_n(sets, per_set, rows, "coin", bootstrap=0, seed=seed)
 
 
-def run_scripted(sets: list[CandidateSet], scheme: Scheme, p: float, seed: int) -> dict[str, Any]:
+def run_scripted(
+    sets: list[CandidateSet], scheme: Scheme, p: float, seed: int, first_bias: float = 0.0
+) -> dict[str, Any]:
+    if first_bias:
+        raise SystemExit("--first-bias is simulated only (the scripted driver has no position bias)")
     from rrm_eval._tournament_pipeline import TournamentRunConfig, run_tournament_eval
     from rrm_eval.tasks import write_candidate_sets
 
@@ -134,17 +148,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p", type=float, nargs="+", default=[0.7, 0.8, 0.9], help="judge accuracies")
     ap.add_argument("--sets", type=int, help="problems per cell (default 2000 for N<=8, 500 above)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--correct-rate", type=float, default=CORRECT_RATE, help="P(candidate correct) (default 0.82, as published)"
+    )
     ap.add_argument("--engine", choices=("sim", "scripted"), default="sim")
+    ap.add_argument(
+        "--first-bias", type=float, default=0.0, help="P(the judge just picks the first response) (default 0)"
+    )
     ap.add_argument("--quick", action="store_true", help="a quarter of the problems")
     ap.add_argument("--json", help="also write the rows as JSON here")
     args = ap.parse_args(argv)
     rows_out = []
-    print(f"engine={args.engine}  correct-rate={CORRECT_RATE}  seed={args.seed}")
+    print(f"engine={args.engine}  correct-rate={args.correct_rate}  first-bias={args.first_bias}  seed={args.seed}")
     header = f"{'N':>3} {'p':>4}  {'scheme':<30} {'selector':<14} {'calls/set':>9} {'acc %':>7} {'±se':>5}"
     for n in args.n:
         count = args.sets or (2000 if n <= 8 else 500)
         count = max(20, count // 4) if args.quick else count
-        sets = synthetic_sets(count, n, args.seed, marked=args.engine == "scripted")
+        sets = synthetic_sets(count, n, args.seed, args.engine == "scripted", args.correct_rate)
         oracle = sum(any(c.correct for c in cs.candidates) for cs in sets) / count
         single = sum(sum(bool(c.correct) for c in cs.candidates) / n for cs in sets) / count
         print(f"\nN={n}: {count} problems; oracle {100 * oracle:.2f}%, single sample {100 * single:.2f}%")
@@ -153,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             for scheme in schemes(n):
                 t0 = time.perf_counter()
                 run = run_sim if args.engine == "sim" else run_scripted
-                s = run(sets, scheme, p, args.seed)
+                s = run(sets, scheme, p, args.seed, args.first_bias)
                 secs = time.perf_counter() - t0
                 calls = s["spend"]["judge_calls_per_set"]
                 for sel in scheme.selectors:

@@ -51,7 +51,7 @@ class MissingDependencyError(RRMError):
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(
             f"{purpose} needs the {package!r} package, which is not installed",
-            hint=f"pip install 'rrm-eval[{extra}]'",
+            hint=f"pip install 'rrm-eval[{extra}]'" if extra else f"pip install {package}",
         )
 
 

@@ -20,7 +20,24 @@ from rrm_eval.tasks import PairwiseTask, TaskOptions, get_task
 RESULTS = "results.json"  # reward-bench leaderboard layout (where the task defines one)
 STATS = "run_stats.json"  # timings and throughput: kept out of summary.json so resumed == uninterrupted
 #: Model options that change how fast records are made, not what they mean: left out of the run fingerprint.
-_EXECUTION_OPTIONS = ("batch_size", "score_batch_size", "chunk_size", "delay", "max_concurrency")
+_EXECUTION_OPTIONS = (
+    "batch_size",
+    "score_batch_size",
+    "chunk_size",
+    "delay",
+    "max_concurrency",
+    "max_retries",
+    "backoff",
+    "max_backoff",
+    "timeout",
+    "connect_timeout",
+    "api_key_env",
+    "fast_path",
+    "cuda_graphs",
+    "prefill_tokens",
+    "score_tokens",
+    "enforce_eager",
+)
 
 
 @dataclass(frozen=True)

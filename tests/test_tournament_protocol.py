@@ -146,6 +146,17 @@ def test_best_of_three_plays_a_decider_only_when_split():
     assert [len(b) for b in batches] == [4, 2]  # 2-0 everywhere: no deciders
 
 
+def test_best_of_five_stops_early_and_caps_at_five():
+    batches = play(make_set(4), TournamentConfig("knockout", games=5), lower_index_wins)
+    assert [len(b) for b in batches] == [6, 3]  # 3-0 in every match: three games each, in one batch
+    unreadable = play(make_set(4), TournamentConfig("knockout", games=5), lambda g: None)
+    assert [len(b) for b in unreadable] == [6, 4, 3, 2]  # never decided: 3 games, then the 2 left, per round
+    games = [g.game for b in unreadable[:2] for g in b]
+    assert sorted(games) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    with pytest.raises(RRMError, match="--games"):
+        TournamentConfig("knockout", games=4)
+
+
 def test_two_games_per_match_level_goes_to_a_seeded_coin():
     def first_wins(g: GamePlan) -> str:  # both orders always split 1-1
         return g.first

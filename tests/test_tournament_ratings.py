@@ -96,6 +96,25 @@ def test_bradley_terry_stays_finite_for_a_perfect_record_and_is_symmetric():
     assert bradley_terry([], ["a", "b"]) == {"a": 1000.0, "b": 1000.0}
 
 
+#: A round robin on which scipy's trust-exact solver raises ValueError (sqrt of a negative in its boundary step);
+#: found by the bench. The fit must fall back, not crash a run.
+TRUST_EXACT_BREAKER = (
+    "c1 c0 0,c0 c2 1,c0 c3 1,c0 c4 1,c0 c5 1,c6 c0 1,c7 c0 0,c1 c2 1,c3 c1 1,c4 c1 0,c1 c5 0,c6 c1 1,c1 c7 1,c3 c2 1,"
+    "c4 c2 1,c2 c5 1,c6 c2 0,c2 c7 1,c3 c4 0,c5 c3 1,c3 c6 1,c7 c3 1,c4 c5 1,c6 c4 1,c4 c7 1,c6 c5 1,c5 c7 1,c6 c7 0"
+)
+
+
+def test_bradley_terry_survives_solver_breakdown():
+    games = []
+    for k, item in enumerate(TRUST_EXACT_BREAKER.split(",")):
+        x, y, s = item.split()
+        games.append(Game(x, y, float(s), str(k)))
+    r = bradley_terry(games, PLAYERS)
+    wins = win_counts(games, PLAYERS)
+    assert all(math.isfinite(v) for v in r.values())
+    assert max(r, key=r.get) == max(wins, key=wins.get) == "c0"  # 6 wins of 7
+
+
 def test_bradley_terry_bootstrap_is_seeded_and_brackets_the_estimate():
     games = random_games(120, 9, draws=False)
     point = bradley_terry(games, PLAYERS)

@@ -38,18 +38,18 @@ from ._select import SelectConfig, run_score_reasons, select_rows
 from ._trainer import DPO_DEFAULTS, LOSS_REDUCTIONS, TrainConfig
 
 
-def run_sft(cfg: TrainConfig, data: str) -> dict:
+def run_sft(cfg: TrainConfig, data: str, callbacks: list | None = None) -> dict:
     """ReasonGenRM / GenRM SFT (imports TRL)."""
     from ._sft import run_sft as _run
 
-    return _run(cfg, data)
+    return _run(cfg, data, callbacks)
 
 
-def run_dpo(cfg: TrainConfig, data: str) -> dict:
+def run_dpo(cfg: TrainConfig, data: str, callbacks: list | None = None) -> dict:
     """Reasoning-only DPO (imports TRL)."""
     from ._dpo import run_dpo as _run
 
-    return _run(cfg, data)
+    return _run(cfg, data, callbacks)
 
 
 __all__ = [

@@ -106,7 +106,8 @@ def _trl_classes() -> tuple[type, type]:
     return ReasonDPOTrainer, ReasonOnlyPreferenceCollator
 
 
-def run_dpo(cfg: TrainConfig, data: str) -> dict[str, Any]:
+def run_dpo(cfg: TrainConfig, data: str, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """``callbacks``: extra transformers TrainerCallbacks (benchmarks time the steps with one)."""
     marker = read_marker(cfg.model, want="reason")
     layout = get_layout(marker["layout"])
     pairs = read_dataset(data, PAIR_FIELDS, "dpo")
@@ -127,6 +128,7 @@ def run_dpo(cfg: TrainConfig, data: str) -> dict[str, Any]:
         data_collator=collator,
         train_dataset=to_dataset(examples),
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     result = trainer.train()
     out = Path(cfg.out)

@@ -2,10 +2,13 @@
 
 1. Sample k reasons per judge prompt from the ReasonGenRM SFT checkpoint (seed 003: 16 samples, T = 1.0): phase 1 of
    the two-phase generation, the reason turn up to its end token. Journal ``<out>/samples``.
-2. Score each with the same model (journal ``<out>/scores``): P(R|U), P(A|U,R) for the target verdict and for the
-   flipped one. A reason is *correct* when, after it, the model prefers the target verdict to the flipped one
-   (the verdict it would answer with). R_score = (2 P(A|U,R) - 1) P(R|U) if P(A|U,R) >= P(R|U) else -P(R|U).
-3. Pair per prompt with one of seed 003's strategies (its RewardBench score in the ablation):
+2. Phase 2: after each reason the model answers, sampled at the same temperature (journal ``<out>/verdicts``).
+   A reason is *correct* when that answer is the target verdict (``correct_by="sampled"``: seed 003 judged the
+   on-policy answers by text match; an answer with no ``[[A]]``/``[[B]]`` drops the sample), or, with
+   ``correct_by="preferred"``, when the model gives the target verdict a higher P(A|U,R) than the flipped one.
+3. Score each with the same model (journal ``<out>/scores``): P(R|U), P(A|U,R) for the target verdict and for the
+   flipped one; R_score = (2 P(A|U,R) - 1) P(R|U) if P(A|U,R) >= P(R|U) else -P(R|U).
+4. Pair per prompt with one of seed 003's strategies (its RewardBench score in the ablation):
 
    =====================================  ======  ====================================================
    strategy                               score   chosen / rejected
@@ -32,13 +35,15 @@ from typing import Any
 
 from rrm_eval._errors import RRMError, UnknownNameError
 from rrm_eval._seeding import stable_hash, stable_rng
+from rrm_eval.judges import PARSERS
 from rrm_eval.models import Model, SamplingParams, load_model
+from rrm_eval.runs import load_records
 
 from ._checkpoint import read_marker
 from ._io import read_dataset, stats_path, write_json, write_jsonl
 from ._layout import get_layout
 from ._reasons import PREPARED_FIELDS
-from ._sampling import Progress, all_sampled, load_samples, run_sampling
+from ._sampling import Progress, all_sampled, load_samples, run_sampling, sample_key
 from ._scoring import FLIPPED, VERDICT_SPANS, answer_p, r_score
 from ._select import candidates, score_journal
 
@@ -51,6 +56,8 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "random-correct+random-incorrect": ("random", "random"),
 }
 RANK_BY = ("r_score", "p_reason")
+CORRECT_BY = ("sampled", "preferred")
+VERDICT_MAX_NEW_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class DPODataConfig:
     seed: int = 0
     strategy: str = "correct-fluent+incorrect-fluent"
     rank_by: str = "r_score"
+    correct_by: str = "sampled"
     verdict_span: str = "full"
     keep_truncated: bool = False
     limit: int | None = None
@@ -71,6 +79,8 @@ class DPODataConfig:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise UnknownNameError("pair strategy", self.strategy, STRATEGIES)
+        if self.correct_by not in CORRECT_BY:
+            raise UnknownNameError("correctness rule", self.correct_by, CORRECT_BY)
         if self.rank_by not in RANK_BY:
             raise UnknownNameError("ranking", self.rank_by, RANK_BY)
         if self.verdict_span not in VERDICT_SPANS:
@@ -94,17 +104,34 @@ def _pick(group: list[dict[str, Any]], how: str, rank_by: str, correct: bool, rn
 
 
 def build_pairs(
-    rows: list[dict[str, Any]], items: list[dict[str, Any]], scores: dict[str, dict[str, Any]], cfg: DPODataConfig
+    rows: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+    scores: dict[str, dict[str, Any]],
+    cfg: DPODataConfig,
+    verdicts: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """``verdicts``: the phase-2 answer record of each sample key (needed for ``correct_by="sampled"``)."""
+    parse = PARSERS.get("bracket_ab")
     by_row: dict[str, list[dict[str, Any]]] = {}
+    sample_drops: Counter[str] = Counter()
     for it in items:
         rec = scores.get(it["key"])
         if rec is None or rec.get("error"):
+            sample_drops["score_error"] += 1
             continue
         p_a = answer_p(rec, cfg.verdict_span)
         p_f = answer_p(rec, cfg.verdict_span, flipped=True)
         cand = dict(it, p_reason=rec["p_reason"], p_answer=p_a, p_flipped=p_f, r_score=r_score(p_a, rec["p_reason"]))
-        cand["correct"] = p_a > p_f
+        if cfg.correct_by == "preferred":
+            cand["correct"] = p_a > p_f
+        else:
+            answer = (verdicts or {}).get(sample_key(it["key"], 0))
+            parsed = parse(answer["text"], answer["finish_reason"]) if answer and not answer.get("error") else None
+            if parsed is None or parsed.verdict not in (1, 2):
+                sample_drops["no_verdict"] += 1
+                continue
+            cand["answer"] = answer["text"]
+            cand["correct"] = parsed.verdict == (1 if it["target"] == "[[A]]" else 2)
         by_row.setdefault(it["id"], []).append(cand)
     how_c, how_r = STRATEGIES[cfg.strategy]
     dropped: Counter[str] = Counter()
@@ -143,6 +170,7 @@ def build_pairs(
         "rows_in": len(rows),
         "pairs": len(pairs),
         "rows_dropped": dict(dropped),
+        "samples_unpaired": dict(sample_drops),
         "samples_scored": sum(len(g) for g in by_row.values()),
         "correct_rate": (
             sum(c["correct"] for g in by_row.values() for c in g) / max(1, sum(map(len, by_row.values())))
@@ -182,6 +210,16 @@ def run_dpo_data(cfg: DPODataConfig, data: str, out: str | Path, progress: Progr
         )
         samples = load_samples(out / "samples")
         items, sample_drops = candidates(rows, samples, layout, cfg.keep_truncated)
+        verdict_params = SamplingParams(
+            max_new_tokens=VERDICT_MAX_NEW_TOKENS, temperature=cfg.temperature, top_p=cfg.top_p, n=1, seed=cfg.seed
+        )
+        verdict_spec = dict(spec, kind="on-policy-verdicts", fingerprint=stable_hash(model_key, sampling, "v")[:12])
+        verdict_prompts = [(it["key"], layout.verdict_prompt(it["messages"], it["reason"])) for it in items]
+        verdict_stats = run_sampling(
+            out / "verdicts", verdict_spec, verdict_prompts, verdict_params, cfg.model, cfg.model_options, progress,
+            model=model,
+        )  # fmt: skip
+        verdicts = {r["key"]: r for r in load_records(out / "verdicts" / "records.jsonl")}
         score_spec = {
             "kind": "on-policy-scores",
             "fingerprint": stable_hash(model_key, "scores")[:12],
@@ -193,8 +231,14 @@ def run_dpo_data(cfg: DPODataConfig, data: str, out: str | Path, progress: Progr
     finally:
         if model is not None:
             model.close()
-    pairs, stats = build_pairs(rows, items, scores, cfg)
-    stats.update(config=asdict(cfg), sampling=sample_stats, samples_dropped=dict(sample_drops), layout=layout.name)
+    pairs, stats = build_pairs(rows, items, scores, cfg, verdicts)
+    stats.update(
+        config=asdict(cfg),
+        sampling=sample_stats,
+        verdict_sampling=verdict_stats,
+        samples_dropped=dict(sample_drops),
+        layout=layout.name,
+    )
     write_jsonl(out / "dpo.jsonl", pairs)
     write_json(stats_path(out / "dpo.jsonl"), stats)
     return stats

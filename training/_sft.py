@@ -97,7 +97,8 @@ def _sft_trainer_class() -> type:
     return ReasonSFTTrainer
 
 
-def run_sft(cfg: TrainConfig, data: str) -> dict[str, Any]:
+def run_sft(cfg: TrainConfig, data: str, callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """``callbacks``: extra transformers TrainerCallbacks (benchmarks time the steps with one)."""
     if cfg.mode not in MODES:
         raise RRMError(f"unknown SFT mode {cfg.mode!r}", hint="use reasongenrm or genrm")
     need = ("id", "messages", "reason", "response") if cfg.mode == "reasongenrm" else ("id", "messages")
@@ -111,7 +112,9 @@ def run_sft(cfg: TrainConfig, data: str) -> dict[str, Any]:
     args = trl.SFTConfig(**trainer_arguments(cfg), dataset_num_proc=None)
     model = load_for_training(cfg.model, cfg)
     trainer_cls = _sft_trainer_class()
-    trainer = trainer_cls(model=model, args=args, train_dataset=to_dataset(examples), processing_class=tokenizer)
+    trainer = trainer_cls(
+        model=model, args=args, train_dataset=to_dataset(examples), processing_class=tokenizer, callbacks=callbacks
+    )
     trainer.loss_reduction = cfg.loss_reduction
     result = trainer.train()
     out = Path(cfg.out)

@@ -100,19 +100,28 @@ def trainer_arguments(cfg: TrainConfig) -> dict[str, Any]:
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio of the total steps (transformers 5)
         bf16=bf16,
         use_cpu=not gpu,
-        gradient_checkpointing=ckpt,
         report_to="none",
         logging_steps=cfg.logging_steps,
         save_strategy="no",
         seed=cfg.seed,
         max_length=None,  # over-long rows are dropped (counted) before training, never truncated
     )
+    args[_checkpointing_field()] = ckpt
     if cfg.max_steps:
         args["max_steps"] = cfg.max_steps
     if cfg.deepspeed:
         args["deepspeed"] = cfg.deepspeed
     args.update(cfg.extra)
     return args
+
+
+def _checkpointing_field() -> str:
+    """transformers 5.2x renamed ``gradient_checkpointing`` to ``activation_checkpointing`` (the old name warns)."""
+    import dataclasses
+
+    transformers = require("transformers", "train", "training")
+    names = {f.name for f in dataclasses.fields(transformers.TrainingArguments)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def load_tokenizer(model: str) -> Any:
@@ -140,8 +149,14 @@ def load_for_training(model: str, cfg: TrainConfig) -> Any:
 
 
 def to_dataset(examples: list[dict[str, Any]]) -> Any:
+    """A ``datasets.Dataset`` over the tokenized rows, fingerprinted from their content. (``from_list`` would hash
+    the Arrow table with dill, which is slow on large sets and fails on some Python 3.12 + pyarrow builds.)"""
     datasets = require("datasets", "train", "training")
-    return datasets.Dataset.from_list(examples)
+    pa = require("pyarrow", "train", "training")
+    from rrm_eval.tasks import fingerprint_rows
+
+    table = datasets.table.InMemoryTable(pa.Table.from_pylist(examples))
+    return datasets.Dataset(table, fingerprint=fingerprint_rows(examples))
 
 
 def loss_history(trainer: Any) -> list[dict[str, Any]]:

@@ -14,13 +14,17 @@ from rrm_eval._tournament_pipeline import (
     run_tournament_eval,
 )
 from rrm_eval.cli._common import add_model_options, model_options, pct, progress_factory
-from rrm_eval.protocols import SHIPPED_BRACKETS, TournamentConfig, load_bracket
+from rrm_eval.protocols import GAMES_PER_MATCH, SHIPPED_BRACKETS, TournamentConfig, load_bracket
 from rrm_eval.scoring import VERDICT_POLICIES
 from rrm_eval.tasks import CANDIDATE_FORMATS
 
 _POLICY_HELP = (
     "what an unreadable verdict becomes in the ratings: coin = a win for a side picked by a coin seeded from the "
     "game (the published behaviour, default), draw = half a point each, drop = left out"
+)
+_GAMES_HELP = (
+    "judge calls per match: 1 = one seeded order (default), 2 = both orders, odd k = best of k (both orders, then "
+    "more games only while undecided)"
 )
 
 
@@ -43,9 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"fixed bracket: {', '.join(SHIPPED_BRACKETS)} (the published 32-candidate PPE MMLU-Pro bracket) "
         "or a bracket JSON file; default a seeded random bracket per problem (byes when N is not a power of two)",
     )
-    ko.add_argument(
-        "--games", type=int, choices=(1, 2, 3), default=1, help="per match: 1 (seeded order), 2 (both), 3 (best of 3)"
-    )
+    ko.add_argument("--games", type=int, choices=GAMES_PER_MATCH, default=1, help=_GAMES_HELP)
     ko.add_argument(
         "--final-round-robin", type=int, default=0, metavar="K", help="stop when K remain and play them round robin"
     )
@@ -54,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw = tsub.add_parser("swiss", help="R rounds pairing equal scores (Swiss system)")
     _add_run_options(sw)
     sw.add_argument("--rounds", type=int, help="rounds (default ceil(log2 N) + 1)")
-    sw.add_argument("--games", type=int, choices=(1, 2, 3), default=1, help="per match: 1, 2 (both orders), 3")
+    sw.add_argument("--games", type=int, choices=GAMES_PER_MATCH, default=1, help=_GAMES_HELP)
     sw.set_defaults(func=run, schedule="swiss")
 
     rv = tsub.add_parser("rival-results", help="merge a run's judgements into the rival table (rivals.jsonl)")
@@ -197,10 +199,10 @@ def print_tournament_summary(summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console(soft_wrap=True)
-    title = (
-        f"Best-of-N accuracy — {summary['schedule']} ({summary['games_per_match']} game(s)/match) — judge "
-        f"{summary['judge']} — model {summary['model']}"
-    )
+    games = summary["games_per_match"]
+    per_match = {1: "one game per match", 2: "both orders"}.get(games, f"best of {games}")
+    title = f"Best-of-N accuracy — {summary['schedule']} ({per_match}) — judge {summary['judge']}"
+    title += f" — model {summary['model']}"
     table = Table(title=title)
     for col in ("selector", "accuracy %", "95% CI", "correct / n"):
         table.add_column(col, justify="left" if col == "selector" else "right")

@@ -85,6 +85,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     s.add_argument("--strategy", default="correct-fluent+incorrect-fluent", choices=list(STRATEGIES))
     s.add_argument("--rank-by", default="r_score", choices=RANK_BY, help="fluency ranking (default r_score)")
+    s.add_argument("--correct-by", default="sampled", choices=("sampled", "preferred"),
+                   help="sampled: the model's sampled answer after the reason is the target (default); "
+                   "preferred: P(target|U,R) > P(flipped|U,R)")  # fmt: skip
     s.add_argument("--verdict-span", default="full", choices=("full", "letter"))
     s.add_argument("--keep-truncated", action="store_true")
     s.add_argument("--limit", type=int)
@@ -275,6 +278,7 @@ def _dpo_data(args: argparse.Namespace) -> int:
         seed=args.seed,
         strategy=args.strategy,
         rank_by=args.rank_by,
+        correct_by=args.correct_by,
         verdict_span=args.verdict_span,
         keep_truncated=args.keep_truncated,
         limit=args.limit,

@@ -25,7 +25,9 @@ from rrm_eval.models._types import (
 class TransformersDriver(Driver):
     """``hf:<path or hub id>``. Options: ``dtype`` (auto|float32|bfloat16|float16), ``device`` (auto|cpu|cuda[:i]),
     ``batch_size`` (generation rows per forward), ``score_batch_size``, ``max_length`` (context cap),
-    ``gguf_file``, ``attn_implementation``, ``trust_remote_code``, ``chat_template`` (path to a jinja file)."""
+    ``gguf_file``, ``attn_implementation``, ``trust_remote_code``, ``chat_template`` (path to a jinja file),
+    ``fast_path`` (auto|on|off: the lean static-cache loop of ``_fastpath``; auto = on CUDA for llama-family models),
+    ``cuda_graphs`` (default true), ``prefill_tokens`` / ``score_tokens`` (token budgets of one fast-path forward)."""
 
     prefix: ClassVar[str] = "hf"
     description: ClassVar[str] = "transformers in-process (CPU or CUDA)"
@@ -67,6 +69,25 @@ class TransformersDriver(Driver):
                 f"cannot load model {target!r}: {str(exc).splitlines()[0]}",
                 hint="give a local folder with config.json and weights, or a hub id when the hub is reachable",
             ) from exc
+        self._setup()
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, target: str = "in-memory", **options: Any) -> TransformersDriver:
+        """Wrap an already built model (benchmarks with random weights, tests); it stays on its device."""
+        import torch
+
+        self = cls.__new__(cls)
+        Driver.__init__(self, target, **options)
+        self._torch = torch
+        self.device = next(model.parameters()).device
+        self.batch_size = int(options.get("batch_size", 16 if self.device.type == "cpu" else 64))
+        self.score_batch_size = int(options.get("score_batch_size", self.batch_size))
+        self.tokenizer, self.model = tokenizer, model
+        self._setup()
+        return self
+
+    def _setup(self) -> None:
+        options = self.options
         self.model.to(self.device).eval()
         if options.get("chat_template"):
             with open(options["chat_template"], encoding="utf-8") as fh:
@@ -76,6 +97,26 @@ class TransformersDriver(Driver):
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 1 << 20
         self.max_length = int(options.get("max_length", cfg_len))
         self._eos_ids = _eos_ids(self.model, self.tokenizer)
+        self._lean = self._lean_decoder(options.get("fast_path", "auto"))
+
+    def _lean_decoder(self, mode: Any) -> Any:
+        from rrm_eval.models._fastpath import LeanDecoder, unsupported_reason
+
+        mode = {True: "on", False: "off"}.get(mode, str(mode))
+        if mode not in ("auto", "on", "off"):
+            raise RRMError(f"fast_path={mode!r}", hint="use auto, on or off")
+        if mode == "off" or (mode == "auto" and self.device.type != "cuda"):
+            return None
+        reason = unsupported_reason(self.model)
+        if reason is not None:
+            if mode == "on":
+                raise RRMError(f"fast_path=on cannot run this model: {reason}", hint="use fast_path=auto or off")
+            return None
+        return LeanDecoder(
+            self.model,
+            use_graphs=bool(self.options.get("cuda_graphs", True)),
+            prefill_tokens=int(self.options.get("prefill_tokens", 16384)),
+        )
 
     @property
     def name(self) -> str:
@@ -105,12 +146,50 @@ class TransformersDriver(Driver):
             else:
                 runnable.append(i)
         order = sorted(runnable, key=lambda i: len(encoded[i]))
+        if self._lean is not None and not params.stop:
+            return self._generate_lean(encoded, requests, order, results, params)
         rows = max(1, self.batch_size // max(1, params.n))
         for b in range(0, len(order), rows):
             batch = order[b : b + rows]
             outs = self._generate_batch([encoded[i] for i in batch], [requests[i].key for i in batch], params)
             for i, comp in zip(batch, outs, strict=True):
                 results[i] = comp
+        return [r if r is not None else [] for r in results]
+
+    def _generate_lean(
+        self,
+        encoded: list[list[int]],
+        requests: list[GenerateRequest],
+        order: list[int],
+        results: list[list[Completion] | None],
+        params: SamplingParams,
+    ) -> list[list[Completion]]:
+        """Batches for the lean loop: as many rows as ``batch_size`` and free GPU memory allow."""
+        torch = self._torch
+        b = 0
+        while b < len(order):
+            longest = len(encoded[order[min(len(order), b + self.batch_size) - 1]])
+            max_new = max(1, min(params.max_new_tokens, self.max_length - longest))
+            fit = self._lean.max_rows(longest + max_new)
+            rows = max(1, min(self.batch_size, fit) // max(1, params.n))
+            batch = order[b : b + rows]
+            width = max(len(encoded[i]) for i in batch)
+            max_new = max(1, min(params.max_new_tokens, self.max_length - width))
+            torch.manual_seed(stable_seed(params.seed, *(requests[i].key for i in batch)))
+            new = self._lean.generate(
+                [encoded[i] for i in batch],
+                params.n,
+                max_new,
+                self._eos_ids,
+                self.tokenizer.pad_token_id,
+                params.greedy,
+                params.temperature,
+                params.top_p,
+            )
+            for r, i in enumerate(batch):
+                group = new[r * params.n : (r + 1) * params.n]
+                results[i] = [self._finish(t, len(encoded[i]), params, max_new) for t in group]
+            b += len(batch)
         return [r if r is not None else [] for r in results]
 
     def _generate_batch(self, ids: list[list[int]], keys: list[str], params: SamplingParams) -> list[list[Completion]]:
@@ -179,6 +258,7 @@ class TransformersDriver(Driver):
         projected to the vocabulary (full-sequence logits would cost GBs on long judge prompts)."""
         results: list[ScoreResult | None] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
+        lean_rows: list[tuple[int, list[int], list[int]]] = []
         for i, r in enumerate(requests):
             groups.setdefault(r.prompt, []).append(i)
         for prompt, idxs in groups.items():
@@ -197,10 +277,22 @@ class TransformersDriver(Driver):
                 for i, _ in runnable:
                     results[i] = ScoreResult([], [], 0, error="empty prompt")
                 continue
-            if runnable:
+            if runnable and self._lean is not None:
+                lean_rows.extend((i, p_ids, c) for i, c in runnable)
+            elif runnable:
                 scored = self._score_shared_prompt(p_ids, [c for _, c in runnable])
                 for (i, _), res in zip(runnable, scored, strict=True):
                     results[i] = res
+        if lean_rows:
+            # One right-padded causal forward per token budget across all prompts: on a GPU, many rows at once
+            # beat running each judge prompt alone.
+            lps = self._lean.score(
+                [p + c for _, p, c in lean_rows],
+                [len(p) for _, p, _ in lean_rows],
+                max_tokens=int(self.options.get("score_tokens", 32768)),
+            )
+            for (i, p, c), lp in zip(lean_rows, lps, strict=True):
+                results[i] = ScoreResult(lp, self.tokenizer.convert_ids_to_tokens(c), len(p))
         return [r for r in results if r is not None]
 
     def _score_shared_prompt(self, p_ids: list[int], conts: list[list[int]]) -> list[ScoreResult]:

@@ -147,7 +147,7 @@ class VLLMDriver(Driver):
         try:
             outs = self.llm.generate(prompts, sampling, use_tqdm=False)
             return [self._completions(o, params) for o in outs]
-        except Exception as exc:  # noqa: BLE001 - vLLM raises many types; isolate the bad request below
+        except Exception as exc:  # vLLM raises many types; isolate the bad request below
             if len(prompts) == 1:
                 n_prompt = len(prompts[0]["prompt_token_ids"])
                 return [[Completion("", "error", n_prompt, 0, f"vllm: {exc}") for _ in range(params.n)]]
@@ -166,8 +166,11 @@ class VLLMDriver(Driver):
             for o in out.outputs
         ]
         if params.greedy and params.n > 1:  # one greedy answer stands for all n samples
-            group = [Completion(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, c.error)
-                     for c in group for _ in range(params.n)]
+            group = [
+                Completion(c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens, c.error)
+                for c in group
+                for _ in range(params.n)
+            ]
         return group
 
     # -- scoring ----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from rrm_eval.protocols._pairwise import (
     sampling_for,
 )
 from rrm_eval.protocols._tournament import (  # tournaments over candidate sets
+    GAMES_PER_MATCH,
     PLANNERS,
     SCHEDULES,
     SHIPPED_BRACKETS,
@@ -40,6 +41,7 @@ __all__ = [
     "sampling_for",
 ]
 __all__ += [  # tournaments
+    "GAMES_PER_MATCH",
     "PLANNERS",
     "SCHEDULES",
     "SHIPPED_BRACKETS",

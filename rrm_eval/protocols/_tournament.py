@@ -14,7 +14,8 @@ Schedules:
   among them.
 * ``swiss``: R rounds pairing candidates with equal scores that have not met yet (the chess Swiss system).
 
-Matches of ``games=2`` show both orders; ``games=3`` adds a decider when the first two are split (best of three).
+Matches of ``games=2`` show both orders; ``games=k`` (odd, >= 3) is best of k: both orders first, then more games
+only while the match is undecided (best of three = a decider when the first two are split).
 Who advances is :func:`rrm_eval.scoring.match_winner`: more game wins, a level match goes to a coin seeded from the
 match id. Nothing here computes a rating or an accuracy.
 
@@ -44,6 +45,8 @@ from rrm_eval.scoring import match_winner
 from rrm_eval.tasks import CandidateSet, PairwiseItem
 
 SCHEDULES = ("round-robin", "knockout", "swiss")
+#: Games per match: 1 (one seeded order), 2 (both orders), or best of an odd k (both orders first, then deciders).
+GAMES_PER_MATCH = (1, 2, 3, 5, 7, 9)
 #: Brackets shipped as package data (rrm_eval.ppe_dataset), by short name.
 SHIPPED_BRACKETS = {"mmlu": "MMLU_knockout_bracket.json"}
 
@@ -145,10 +148,11 @@ def random_slots(n: int, *seed_parts: Any) -> list[int | None]:
 # -- configuration and game plans ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TournamentConfig:
-    """``games``: judge calls per match (1 = one seeded order; 2 = both orders; 3 = both orders plus a decider when
-    split; round robin allows 1 or 2). ``bracket``: knockout's fixed bracket (None = seeded random per set).
-    ``final_size``: knockout plays a round robin among the last K (0 = to the end). ``rounds``: Swiss rounds
-    (default ceil(log2 N) + 1). Sampling overrides as in :class:`~rrm_eval.protocols.PairwiseConfig`."""
+    """``games``: judge calls per match (1 = one seeded order; 2 = both orders; odd k >= 3 = best of k, stopping as
+    soon as a side has (k+1)/2 wins; round robin allows 1 or 2). ``bracket``: knockout's fixed bracket (None =
+    seeded random per set). ``final_size``: knockout plays a round robin among the last K (0 = to the end).
+    ``rounds``: Swiss rounds (default ceil(log2 N) + 1). Sampling overrides as in
+    :class:`~rrm_eval.protocols.PairwiseConfig`."""
 
     schedule: str = "round-robin"
     games: int = 1
@@ -164,7 +168,7 @@ class TournamentConfig:
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise RRMError(f"unknown schedule {self.schedule!r}", hint=f"use one of {', '.join(SCHEDULES)}")
-        allowed = (1, 2) if self.schedule == "round-robin" else (1, 2, 3)
+        allowed = (1, 2) if self.schedule == "round-robin" else GAMES_PER_MATCH
         if self.games not in allowed:
             raise RRMError(f"{self.schedule}: --games must be one of {allowed}, got {self.games}")
         if self.final_size and (self.final_size < 2 or self.final_size & (self.final_size - 1)):
@@ -200,8 +204,8 @@ class GamePlan:
 
 
 def _game(cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, x: str, y: str, g: int) -> GamePlan:
-    """Game g of the match x-y. Game 0's order is a coin seeded from (seed, set id, pair), game 1 the reverse, a
-    decider (g >= 2) a fresh coin."""
+    """Game g of the match x-y. Game 0's order is a coin seeded from (seed, set id, pair), game 1 the reverse, later
+    games a fresh coin each (and, in :func:`run_tournament`, sampling seed + g, so they are not replays)."""
     flip = coin("order", cfg.seed, cs.id, x, y) if g < 2 else coin("order", cfg.seed, cs.id, x, y, g)
     if g == 1:
         flip = not flip
@@ -220,19 +224,30 @@ Planner = Generator[list[GamePlan], Mapping[str, Outcome], None]
 def _play(
     cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, pairs: Sequence[tuple[str, str]]
 ) -> Generator[list[GamePlan], Mapping[str, Outcome], dict[tuple[str, str], str]]:
-    """Play matches (one batch, plus a batch of deciders for best-of-three); return who advanced from each."""
+    """Play matches and return who advanced from each. ``games`` 1 or 2: one batch. Best of k (odd k >= 3): first
+    the (k+1)/2 games a side needs, then, batch by batch, only the games still needed by undecided matches."""
     pairs = [_canonical(cs, a, b) for a, b in pairs]
-    plans = {p: [_game(cs, cfg, phase, rnd, *p, g) for g in range(min(cfg.games, 2))] for p in pairs}
-    results = yield [g for gs in plans.values() for g in gs]
-    outcomes = {p: [results[g.key] for g in gs] for p, gs in plans.items()}
-    if cfg.games == 3:
-        split = [p for p, o in outcomes.items() if o.count(p[0]) == o.count(p[1])]
-        if split:
-            deciders = {p: _game(cs, cfg, phase, rnd, *p, 2) for p in split}
-            more = yield list(deciders.values())
-            for p, g in deciders.items():
-                outcomes[p].append(more[g.key])
-    return {p: match_winner(*p, o, cfg.seed, plans[p][0].match_id) for p, o in outcomes.items()}
+    outcomes: dict[tuple[str, str], list[Outcome]] = {p: [] for p in pairs}
+    best_of = cfg.games if cfg.games >= 3 else None
+    need = (cfg.games + 1) // 2 if best_of else cfg.games
+    pending = list(pairs)
+    while pending:
+        batch = {}
+        for p in pending:
+            played = outcomes[p]
+            lead = max(played.count(p[0]), played.count(p[1])) if best_of else 0
+            more = min(need - lead, (best_of or cfg.games) - len(played))
+            batch[p] = [_game(cs, cfg, phase, rnd, *p, g) for g in range(len(played), len(played) + more)]
+        results = yield [g for gs in batch.values() for g in gs]
+        for p, gs in batch.items():
+            outcomes[p].extend(results[g.key] for g in gs)
+        pending = [] if best_of is None else [p for p in pending if _undecided(p, outcomes[p], best_of)]
+    return {p: match_winner(*p, o, cfg.seed, f"{cs.id}|{phase}{rnd}|{p[0]}|{p[1]}") for p, o in outcomes.items()}
+
+
+def _undecided(pair: tuple[str, str], played: list[Outcome], best_of: int) -> bool:
+    lead = max(played.count(pair[0]), played.count(pair[1]))
+    return lead < (best_of + 1) // 2 and len(played) < best_of
 
 
 def _round_robin_games(cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, ids: Sequence[str]) -> Planner:
@@ -299,8 +314,8 @@ PLANNERS: dict[str, Callable[[CandidateSet, TournamentConfig], Planner]] = {
 
 
 def expected_games(n: int, cfg: TournamentConfig) -> int:
-    """Judge calls for one set of n candidates (best-of-three deciders not included: they depend on results)."""
-    g = min(cfg.games, 2)
+    """Judge calls for one set of n candidates (for best of k, the (k+1)/2 games a match needs at least)."""
+    g = cfg.games if cfg.games <= 2 else (cfg.games + 1) // 2
     if cfg.schedule == "round-robin":
         return n * (n - 1) // 2 * g
     if cfg.schedule == "swiss":
@@ -354,7 +369,8 @@ def _judge_games(
         if advance:
             advance(len(recs))
 
-    # Games of one index share sampling settings (a decider samples with seed + 2, so it is not a replay of game 0).
+    # Games of one index share sampling settings: game g samples with seed + g, so a decider shown in game 0's order
+    # is a fresh sample, not a replay (a deterministic judge, e.g. logprob or temperature 0, replays it anyway).
     for g in sorted({p.game for p in plans}):
         batch = [p for p in plans if p.game == g]
         calls = [_planned_call(p, sets[p.set_id], judge, model) for p in batch]
@@ -419,6 +435,7 @@ def run_tournament(
 
 
 __all__ = [
+    "GAMES_PER_MATCH",
     "PLANNERS",
     "SCHEDULES",
     "SHIPPED_BRACKETS",

@@ -139,10 +139,15 @@ def _bt_fit(n: int, xs: np.ndarray, ys: np.ndarray, sx: np.ndarray, l2: float) -
         np.add.at(h, (ys, xs), -w)
         return h
 
+    start = np.zeros(n)
     with np.errstate(all="ignore"):  # trust-exact may divide by ~0 near the optimum; the result is checked below
-        res = minimize(objective, np.zeros(n), jac=True, hess=hessian, method="trust-exact", options={"gtol": 1e-8})
-        if not res.success and float(np.abs(res.jac).max()) > 1e-6:
-            res = minimize(objective, res.x, jac=True, method="BFGS", options={"gtol": 1e-8})
+        try:
+            res = minimize(objective, start, jac=True, hess=hessian, method="trust-exact", options={"gtol": 1e-8})
+            ok = res.success or float(np.abs(res.jac).max()) <= 1e-6
+        except (ValueError, np.linalg.LinAlgError):  # scipy's boundary solver can hit sqrt(<0) on flat directions
+            ok = False
+        if not ok:  # quasi-Newton with a line search: slower, but it never leaves the descent direction
+            res = minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 10_000})
     theta = res.x
     return theta - theta.mean()  # ratings are defined up to a constant: centre them
 

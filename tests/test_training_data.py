@@ -280,3 +280,40 @@ def test_openrlhf_export(tmp_path):
     assert json.loads((tmp_path / "out" / "export.json").read_text())["notes"]
     with pytest.raises(RRMError, match="nothing to export"):
         run_export("openrlhf", get_layout("chatml"), tmp_path / "x")
+
+
+def test_hub_unreachable_is_a_clear_error(tmp_path):
+    with pytest.raises(RRMError, match="cannot load 'Skywork/Skywork-Reward-Preference"):
+        run_prepare(PrepareConfig(hub_name="Skywork/Skywork-Reward-Preference-80K-v0.2"), tmp_path / "p.jsonl")
+
+
+def test_correct_fluent_random_incorrect_keeps_the_fluent_chosen():
+    items, scores, verdicts = _cands("r", SPEC)
+    rows = [{"id": "r", "messages": [], "target": "[[A]]"}]
+    for seed in range(5):
+        cfg = DPODataConfig(model="m", strategy="correct-fluent+random-incorrect", seed=seed)
+        (p,), _ = build_pairs(rows, items, scores, cfg, verdicts)
+        assert p["chosen"]["sample"] == 0 and p["rejected"]["sample"] in (2, 3, 4)
+
+
+def test_student_without_chat_template_needs_an_explicit_layout(tmp_path):
+    from rrm_eval.training import run_score_reasons
+    from rrm_eval.training._tiny import make_random_model, train_small_tokenizer
+
+    tok = train_small_tokenizer(["Which answer is better? [[A]] [[B]]"] * 20, "chatml", 300)
+    model = make_random_model(tmp_path / "tiny", tokenizer=tok)  # a tokenizer with no chat template
+    run_prepare(PrepareConfig(data=str(FIXTURE)), tmp_path / "p.jsonl")
+    run_generate_reasons(
+        ReasonConfig(teacher="scripted:random", k=1, limit=2), str(tmp_path / "p.jsonl"), tmp_path / "r"
+    )
+    cfg = SelectConfig(student=f"hf:{model}", formula="readme")
+    with pytest.raises(RRMError, match="cannot tell the chat layout") as err:
+        run_score_reasons(cfg, str(tmp_path / "p.jsonl"), str(tmp_path / "r"), tmp_path / "s")
+    assert "--template chatml" in err.value.hint
+    stats = run_score_reasons(
+        SelectConfig(student=f"hf:{model}", formula="readme", template="chatml"),
+        str(tmp_path / "p.jsonl"),
+        str(tmp_path / "r"),
+        tmp_path / "s2",
+    )
+    assert stats["rows_kept"] == 2 and stats["rows_dropped"] == {"no_valid_reason": 28} and stats["layout"] == "chatml"

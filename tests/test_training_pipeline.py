@@ -100,8 +100,9 @@ def test_pipeline_end_to_end(tmp_path, tiny, capsys):
     for p in pairs:
         assert p["chosen"]["verdict"] == p["target"] and p["rejected"]["verdict"] != p["target"]
         assert p["n_correct"] >= 1 and p["n_incorrect"] >= 1 and p["chosen"]["reason"] and p["rejected"]["reason"]
+    # full batch (global = micro = 32 >= pairs): one step per epoch, so the loss trend is not batch noise
     cli(capsys, "train", "dpo", "--data", w / "dpo-data" / "dpo.jsonl", "--model", w / "sft", "--out", w / "dpo",
-        "--lr", "1e-3", "--epochs", "8", "--global-batch", "32", "--micro-batch", "32")  # fmt: skip (full batch)
+        "--lr", "1e-3", "--epochs", "8", "--global-batch", "32", "--micro-batch", "32")  # fmt: skip
     dpo_marker = read_marker(str(w / "dpo"), want="reason")
     hist = dpo_marker["loss_history"]
     assert dpo_marker["recipe"]["beta"] == 0.1 and hist[0]["loss"] == pytest.approx(0.6931, abs=1e-3)

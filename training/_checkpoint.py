@@ -91,7 +91,7 @@ def read_marker(model: str, want: str | None = None) -> dict[str, Any]:
         raise RRMError(
             f"{path}: the tokenizer's chat template is not the rrm-eval {marker.get('template')} template (was it "
             "overwritten?)",
-            hint="re-save the tokenizer with the template from rrm_eval/training/templates/",
+            hint="re-save the tokenizer with the template from training/templates/ (package rrm_eval.training)",
         )
     if want and marker.get("template") != want:
         raise RRMError(

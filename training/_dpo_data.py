@@ -103,6 +103,11 @@ def _pick(group: list[dict[str, Any]], how: str, rank_by: str, correct: bool, rn
     return ordered[0] if how == "fluent" else ordered[-1]
 
 
+def _side(c: dict[str, Any], verdict: str) -> dict[str, Any]:
+    keep = ("sample", "reason", "p_reason", "p_answer", "p_flipped", "r_score")
+    return {"verdict": verdict, **{k: c[k] for k in keep}}
+
+
 def build_pairs(
     rows: list[dict[str, Any]],
     items: list[dict[str, Any]],
@@ -150,18 +155,14 @@ def build_pairs(
         chosen = _pick(good, how_c, cfg.rank_by, True, rng)
         rejected = _pick(bad, how_r, cfg.rank_by, False, rng)
 
-        def side(c: dict[str, Any], verdict: str) -> dict[str, Any]:
-            keep = ("sample", "reason", "p_reason", "p_answer", "p_flipped", "r_score")
-            return {"verdict": verdict, **{k: c[k] for k in keep}}
-
         pairs.append(
             {
                 "id": row["id"],
                 "pair_id": row.get("pair_id"),
                 "messages": row["messages"],
                 "target": row["target"],
-                "chosen": side(chosen, row["target"]),
-                "rejected": side(rejected, FLIPPED[row["target"]]),
+                "chosen": _side(chosen, row["target"]),
+                "rejected": _side(rejected, FLIPPED[row["target"]]),
                 "n_correct": len(good),
                 "n_incorrect": len(bad),
             }

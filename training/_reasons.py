@@ -46,7 +46,10 @@ def teacher_instruction(prompt_file: str | None = None) -> str:
         text = (resources.files("rrm_eval.training") / "templates" / "teacher_prompt.txt").read_text(encoding="utf-8")
     for slot in ("{judge_prompt}", "{verdict}"):
         if slot not in text:
-            raise RRMError(f"the teacher prompt must contain {slot}", hint="see rrm_eval/training/templates/")
+            raise RRMError(
+                f"the teacher prompt must contain {slot}",
+                hint="see training/templates/teacher_prompt.txt (package rrm_eval.training)",
+            )
     return text
 
 

@@ -124,15 +124,18 @@ def _train_opts(p: argparse.ArgumentParser, lr: float, epochs: float, beta: bool
     g = p.add_argument_group("recipe (defaults = the seeds' recipe)")
     g.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
     g.add_argument("--epochs", type=float, default=epochs, help=f"default {epochs:g}")
-    g.add_argument("--global-batch", type=int, default=128, help="sequences per optimizer step (default 128)")
-    g.add_argument("--micro-batch", type=int, default=1, help="sequences per GPU per forward (default 1)")
+    g.add_argument(
+        "--global-batch", type=int, default=128, help="rows (SFT sequences, DPO pairs) per optimizer step (default 128)"
+    )
+    g.add_argument("--micro-batch", type=int, default=1, help="rows per GPU per forward (default 1)")
     g.add_argument("--min-lr-ratio", type=float, default=0.1, help="cosine decays to this x lr (default 0.1)")
     g.add_argument("--warmup-ratio", type=float, default=0.03, help="default 0.03")
     g.add_argument("--max-length", type=int, default=4096, help="longer rows are dropped (counted), never cut")
-    g.add_argument("--loss-reduction", default="sample", choices=("sample", "token"),
-                   help="sample: per-sample mean (OpenRLHF, the seeds); token: over all tokens (TRL)")  # fmt: skip
     if beta:
         g.add_argument("--beta", type=float, default=0.1, help="DPO beta (default 0.1)")
+    else:  # DPO's loss is one term per pair: no token/sample choice there
+        g.add_argument("--loss-reduction", default="sample", choices=("sample", "token"),
+                       help="sample: per-sample mean (OpenRLHF, the seeds); token: over all tokens (TRL)")  # fmt: skip
     g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None, help="default: on with a GPU")
     g.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--seed", type=int, default=0)
@@ -157,7 +160,7 @@ def _train_config(args: argparse.Namespace, mode: str) -> Any:
         min_lr_ratio=args.min_lr_ratio,
         warmup_ratio=args.warmup_ratio,
         max_length=args.max_length,
-        loss_reduction=args.loss_reduction,
+        loss_reduction=getattr(args, "loss_reduction", "sample"),
         beta=getattr(args, "beta", 0.1),
         bf16=args.bf16,
         gradient_checkpointing=args.gradient_checkpointing,
@@ -285,7 +288,7 @@ def _dpo_data(args: argparse.Namespace) -> int:
     )
     stats = run_dpo_data(cfg, args.data, args.out, progress_factory(args.quiet, unit="prompt"))
     _show(f"DPO pairs in {args.out}/dpo.jsonl", stats, ("rows_in", "pairs", "rows_dropped", "samples_dropped",
-                                                         "correct_rate"))  # fmt: skip
+                                                         "samples_unpaired", "correct_rate"))  # fmt: skip
     return 0
 
 

@@ -61,6 +61,27 @@ def add_pairwise_options(p: argparse.ArgumentParser, default_judge: str = "rrm")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any) -> dict[str, Any]:
+    """Run a pairwise evaluation from parsed CLI arguments, print its tables, and return the summary."""
+    from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
+
+    cfg = PairwiseRunConfig(
+        model=args.model,
+        judge=args.judge,
+        task=task,
+        task_options=task_options,
+        protocol=pairwise_protocol(args),
+        failure_policy=args.failure_policy,
+        model_options=model_options(args),
+        output_dir=args.output_dir,
+        run_dir=args.run_dir,
+        run_name=args.run_name,
+    )
+    outcome = run_pairwise_eval(cfg, progress=progress_factory(args.quiet))
+    print_pairwise_summary(outcome.summary, outcome.run_dir)
+    return outcome.summary
+
+
 def pairwise_protocol(args: argparse.Namespace) -> PairwiseConfig:
     return PairwiseConfig(
         order=args.order,

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
-from rrm_eval.cli._common import (
-    add_pairwise_options,
-    model_options,
-    pairwise_protocol,
-    print_pairwise_summary,
-    progress_factory,
-)
+from rrm_eval.cli._common import add_pairwise_options, run_pairwise_command
 from rrm_eval.tasks import TaskOptions
 
 
@@ -44,18 +37,5 @@ def task_options(args: argparse.Namespace, **extra: object) -> TaskOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = PairwiseRunConfig(
-        model=args.model,
-        judge=args.judge,
-        task=args.task,
-        task_options=task_options(args),
-        protocol=pairwise_protocol(args),
-        failure_policy=args.failure_policy,
-        model_options=model_options(args),
-        output_dir=args.output_dir,
-        run_dir=args.run_dir,
-        run_name=args.run_name,
-    )
-    outcome = run_pairwise_eval(cfg, progress=progress_factory(args.quiet))
-    print_pairwise_summary(outcome.summary, outcome.run_dir)
+    run_pairwise_command(args, args.task, task_options(args))
     return 0

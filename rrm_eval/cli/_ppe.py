@@ -6,15 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
-from rrm_eval.cli._common import (
-    add_pairwise_options,
-    model_options,
-    pairwise_protocol,
-    pct,
-    print_pairwise_summary,
-    progress_factory,
-)
+from rrm_eval.cli._common import add_pairwise_options, pct, run_pairwise_command
 from rrm_eval.ppe_dataset import builder as ppe
 from rrm_eval.tasks import TaskOptions
 from rrm_eval.tasks._ppe import PUBLISHED, check_rounds, parse_rounds
@@ -70,21 +62,8 @@ def task_options(args: argparse.Namespace) -> TaskOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = task_options(args)
-    cfg = PairwiseRunConfig(
-        model=args.model,
-        judge=args.judge,
-        task="ppe",
-        task_options=options,
-        protocol=pairwise_protocol(args),
-        failure_policy=args.failure_policy,
-        model_options=model_options(args),
-        output_dir=args.output_dir,
-        run_dir=args.run_dir,
-        run_name=args.run_name,
-    )
-    outcome = run_pairwise_eval(cfg, progress=progress_factory(args.quiet))
-    print_pairwise_summary(outcome.summary, outcome.run_dir)
-    print_rounds(outcome.summary, options.extra["subset"])
+    summary = run_pairwise_command(args, "ppe", options)
+    print_rounds(summary, options.extra["subset"])
     return 0
 
 

@@ -6,9 +6,11 @@ chunking, progress, token accounting and error capture, so no driver can forget 
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+from rrm_eval._errors import RRMError
 from rrm_eval.models._types import Completion, GenerateRequest, Message, SamplingParams, ScoreRequest, ScoreResult
 
 
@@ -56,6 +58,29 @@ class Driver(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release engine resources (servers, GPU memory)."""
+
+
+class TokenizerDriver(Driver):
+    """A driver that renders prompts with a local Hugging Face tokenizer (``self.tokenizer``): transformers and
+    vLLM share the chat template handling and the no-special-tokens encoding (a rendered prompt already holds its
+    BOS, so adding special tokens again would double it)."""
+
+    tokenizer: Any
+
+    @property
+    def name(self) -> str:
+        return self.options.get("name") or os.path.basename(os.path.normpath(self.target)) or self.target
+
+    def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
+        if not self.tokenizer.chat_template:
+            raise RRMError(
+                f"the tokenizer of {self.target!r} has no chat template",
+                hint="pass --model-opt chat_template=PATH.jinja, or use a judge that needs no template",
+            )
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+
+    def _encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization")

@@ -11,18 +11,17 @@ from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval._seeding import stable_seed
-from rrm_eval.models._base import Driver
+from rrm_eval.models._base import TokenizerDriver
 from rrm_eval.models._types import (
     Completion,
     GenerateRequest,
-    Message,
     SamplingParams,
     ScoreRequest,
     ScoreResult,
 )
 
 
-class TransformersDriver(Driver):
+class TransformersDriver(TokenizerDriver):
     """``hf:<path or hub id>``. Options: ``dtype`` (auto|float32|bfloat16|float16), ``device`` (auto|cpu|cuda[:i]),
     ``batch_size`` (generation rows per forward), ``score_batch_size``, ``max_length`` (context cap),
     ``gguf_file``, ``attn_implementation``, ``trust_remote_code``, ``chat_template`` (path to a jinja file),
@@ -79,7 +78,7 @@ class TransformersDriver(Driver):
         import torch
 
         self = cls.__new__(cls)
-        Driver.__init__(self, target, **options)
+        TokenizerDriver.__init__(self, target, **options)
         self._torch = torch
         self.device = next(model.parameters()).device
         self.batch_size = int(options.get("batch_size", 16 if self.device.type == "cpu" else 64))
@@ -91,7 +90,7 @@ class TransformersDriver(Driver):
     def _setup(self) -> None:
         options = self.options
         self.model.to(self.device).eval()
-        self.options = {**self.options, "resolved_dtype": str(dtype).removeprefix("torch.")}
+        self.options = {**self.options, "resolved_dtype": str(self.model.dtype).removeprefix("torch.")}
         if options.get("chat_template"):
             with open(options["chat_template"], encoding="utf-8") as fh:
                 self.tokenizer.chat_template = fh.read()
@@ -120,22 +119,6 @@ class TransformersDriver(Driver):
             use_graphs=bool(self.options.get("cuda_graphs", True)),
             prefill_tokens=int(self.options.get("prefill_tokens", 16384)),
         )
-
-    @property
-    def name(self) -> str:
-        return self.options.get("name") or os.path.basename(os.path.normpath(self.target)) or self.target
-
-    # -- prompts ----------------------------------------------------------------------------------------------
-    def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
-        if not self.tokenizer.chat_template:
-            raise RRMError(
-                f"the tokenizer of {self.target!r} has no chat template",
-                hint="pass --model-opt chat_template=PATH.jinja, or use a judge that needs no template",
-            )
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     # -- generation -------------------------------------------------------------------------------------------
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:

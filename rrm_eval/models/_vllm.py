@@ -22,15 +22,15 @@ from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval._seeding import stable_seed, text_hash
-from rrm_eval.models._base import Driver
-from rrm_eval.models._types import Completion, GenerateRequest, Message, SamplingParams, ScoreRequest, ScoreResult
+from rrm_eval.models._base import TokenizerDriver
+from rrm_eval.models._types import Completion, GenerateRequest, SamplingParams, ScoreRequest, ScoreResult
 
 _FINISH = {"stop": "stop", "length": "length"}
 #: Options this driver reads itself; any other option is handed to ``vllm.LLM(...)`` (engine arguments).
 _OWN_OPTIONS = {"name", "tokenizer", "chat_template", "dtype", "tensor_parallel_size", "enable_prefix_caching", "seed"}
 
 
-class VLLMDriver(Driver):
+class VLLMDriver(TokenizerDriver):
     """``vllm:<folder or hub id>``. Options: ``tensor_parallel_size`` (GPUs), ``dtype`` (auto = float32 on CPU),
     ``max_model_len``, ``gpu_memory_utilization``, ``enforce_eager``, ``enable_prefix_caching`` (default true),
     ``tokenizer`` (folder with the chat template, default the model's), ``chat_template`` (jinja file); any other
@@ -83,22 +83,6 @@ class VLLMDriver(Driver):
         except (OSError, ValueError) as exc:
             raise RRMError(f"vllm cannot load {target!r}: {str(exc).splitlines()[0]}") from exc
         self.max_model_len = int(self.llm.model_config.max_model_len)
-
-    @property
-    def name(self) -> str:
-        return self.options.get("name") or os.path.basename(os.path.normpath(self.target)) or self.target
-
-    # -- prompts ----------------------------------------------------------------------------------------------
-    def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
-        if not self.tokenizer.chat_template:
-            raise RRMError(
-                f"the tokenizer of {self.target!r} has no chat template",
-                hint="pass --model-opt chat_template=PATH.jinja",
-            )
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-
-    def _encode(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # -- generation -------------------------------------------------------------------------------------------
     def _sampling(self, params: SamplingParams, key: str, max_tokens: int) -> Any:

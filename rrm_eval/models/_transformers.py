@@ -43,7 +43,7 @@ class TransformersDriver(TokenizerDriver):
         self.device = torch.device(device)
         dtype_name = options.get("dtype", "auto")
         if dtype_name == "auto":
-            dtype = torch.bfloat16 if self.device.type == "cuda" or _cpu_has_amx(torch) else torch.float32
+            dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         else:
             dtype = getattr(torch, str(dtype_name), None)
             if not isinstance(dtype, torch.dtype):
@@ -322,16 +322,6 @@ def _copy_cache(cache: Any, repeats: int) -> Any:
     clone = copy.deepcopy(cache)
     clone.batch_repeat_interleave(repeats)
     return clone
-
-
-def _cpu_has_amx(torch: Any) -> bool:
-    """bfloat16 matmuls run on AMX tiles where the CPU has them: 2.3x faster than float32 for SmolLM2 scoring on
-    this project's CI machines (bench/bench_embedded.py). Without AMX, CPU bfloat16 is slower, so float32 stays."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    try:
-        return bool(probe and probe())
-    except RuntimeError:
-        return False
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -50,7 +50,7 @@ def run(tmp: Path, spec: str, judge: str, **options: Any) -> dict[str, dict]:
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
     tmp = tmp_path_factory.mktemp("reference")
     spec = f"hf:{smollm2_folder()}"
-    return {j: run(tmp, spec, j, max_length=CONTEXT, fast_path="off") for j in JUDGES}
+    return {j: run(tmp, spec, j, max_length=CONTEXT, fast_path="off", dtype="float32") for j in JUDGES}
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def llamacpp_server() -> Any:
 def engine_spec(engine: str, request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     folder = str(smollm2_folder())
     if engine == "hf-lean":
-        return f"hf:{folder}", {"max_length": CONTEXT, "fast_path": "on"}
+        return f"hf:{folder}", {"max_length": CONTEXT, "fast_path": "on", "dtype": "float32"}
     if engine == "vllm":
         need("vllm", "vllm")
         return f"vllm:{folder}", {"max_model_len": CONTEXT, "enforce_eager": True}

@@ -457,29 +457,3 @@ def pairs_document(
         "question_ids": [r.question_id for r in rows],
         "pairs": pairs,
     }
-
-
-__all__ = [
-    "HUB_SPLIT",
-    "PUBLISHED_ROUNDS",
-    "QUESTION_RULE",
-    "SUBSETS",
-    "ConflictPair",
-    "JoinResult",
-    "PPERow",
-    "PPESubset",
-    "PairsFile",
-    "draw_pairs",
-    "duplicate_count",
-    "extract_question",
-    "find_local_copy",
-    "join_pairs",
-    "label_pair",
-    "load_raw_rows",
-    "pairs_document",
-    "published_pairs",
-    "read_pairs",
-    "resolve_subset",
-    "row_label",
-    "validate_row",
-]

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from rrm_eval.models import DEFAULT_MODEL, parse_options
+from rrm_eval.models import DEFAULT_MODEL, parse_options, parse_spec
 from rrm_eval.protocols import ORDERS, PairwiseConfig
 from rrm_eval.scoring import FAILURE_POLICIES
 
@@ -30,11 +30,13 @@ def add_model_options(p: argparse.ArgumentParser, default_model: str | None = DE
     )
 
 
-def add_pairwise_options(p: argparse.ArgumentParser, default_judge: str = "rrm") -> None:
+def add_pairwise_options(p: argparse.ArgumentParser) -> None:
     add_model_options(p)
     g = p.add_argument_group("judging")
     g.add_argument(
-        "--judge", default=default_judge, help="built-in judge name or a judge .toml file (see `rrm-eval list judges`)"
+        "--judge",
+        help="built-in judge name or a judge .toml file (see `rrm-eval list judges`); default: rrm, or logprob for "
+        "the embedded SmolLM2, which is too small to write verdicts",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of presentation orders and sampling (default 0)")
     g.add_argument(
@@ -67,7 +69,7 @@ def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any)
 
     cfg = PairwiseRunConfig(
         model=args.model,
-        judge=args.judge,
+        judge=default_judge(args),
         task=task,
         task_options=task_options,
         protocol=pairwise_protocol(args),
@@ -80,6 +82,13 @@ def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any)
     outcome = run_pairwise_eval(cfg, progress=progress_factory(args.quiet))
     print_pairwise_summary(outcome.summary, outcome.run_dir)
     return outcome.summary
+
+
+def default_judge(args: argparse.Namespace) -> str:
+    if args.judge:
+        return args.judge
+    # 8,192-token reasoning from a 135M model on a CPU would take hours and never yield a verdict.
+    return "logprob" if parse_spec(args.model).prefix == DEFAULT_MODEL else "rrm"
 
 
 def pairwise_protocol(args: argparse.Namespace) -> PairwiseConfig:

@@ -139,7 +139,7 @@ def run_pairwise_eval(
     }
     journal = RunJournal(run_dir)
     try:
-        existing = journal.open(spec)
+        existing = journal.open(spec, drop=("prompt", "raw"))  # resume needs keys and item ids only
         done = {r["key"] for r in existing}
         votes = 1 if judge.mode == "logprob" else cfg.protocol.votes
         orders = 2 if cfg.protocol.order == "both" else 1
@@ -158,7 +158,7 @@ def run_pairwise_eval(
                     model.close()
             spec["model"]["resolved"] = model.describe()
             journal.write(SPEC, spec)
-        records = load_records(journal.records_path)
+        records = load_records(journal.records_path, drop=("prompt", "raw"))
         summary = build_summary(records, task, cfg.failure_policy, item_ids)
         summary.update({"task": cfg.task, "judge": judge.name, "model": cfg.model, "dropped_rows": loaded.dropped})
         journal.write(SUMMARY, summary)
@@ -187,7 +187,7 @@ def rescore_run(run_dir: str | Path, parser: str | None = None, policy: str | No
 
     run_dir = Path(run_dir)
     spec = read_json(run_dir / SPEC)
-    records = load_records(run_dir / RECORDS)
+    records = load_records(run_dir / RECORDS, drop=("prompt",) if parser else ("prompt", "raw"))
     if parser:
         parse = get_parser(parser)
         for r in records:

@@ -41,9 +41,10 @@ def read_json(path: Path) -> Any:
         raise RRMError(f"{path} is not valid JSON: {exc}") from exc
 
 
-def load_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+def load_records(path: Path, repair: bool = False, drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Records in file order; duplicates of a key keep the first. A torn final line is dropped (and, with
-    ``repair``, cut from the file so appends start on a clean line)."""
+    ``repair``, cut from the file so appends start on a clean line). ``drop`` names bulky fields (``prompt``,
+    ``raw``) to leave out, so scoring a run with long judge outputs holds only what scoring reads."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -70,6 +71,8 @@ def load_records(path: Path, repair: bool = False) -> list[dict[str, Any]]:
         if rec.get("key") in seen:
             continue
         seen.add(rec.get("key"))
+        for name in drop:
+            rec.pop(name, None)
         out.append(rec)
     if repair and good_end < len(data):
         with path.open("r+b") as fh:
@@ -86,8 +89,8 @@ class RunJournal:
     def records_path(self) -> Path:
         return self.dir / RECORDS
 
-    def open(self, spec: dict[str, Any]) -> list[dict[str, Any]]:
-        """Create or resume the run. Returns the records already finished."""
+    def open(self, spec: dict[str, Any], drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Create or resume the run. Returns the records already finished (less the ``drop`` fields)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock()
         spec_path = self.dir / SPEC
@@ -100,7 +103,7 @@ class RunJournal:
                     hint="use another --run-dir, or the exact settings of that run to resume it",
                 )
         write_json(spec_path, spec)
-        return load_records(self.records_path, repair=True)
+        return load_records(self.records_path, repair=True, drop=drop)
 
     def _lock(self) -> None:
         try:

@@ -58,3 +58,9 @@ def test_append_writes_one_line_per_record(tmp_path):
     lines = (tmp_path / "run" / "records.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(x)["key"] for x in lines] == ["a", "b"]
     j.close()
+
+
+def test_bulky_fields_can_be_left_out(tmp_path):
+    path = tmp_path / "records.jsonl"
+    path.write_text('{"key": "a", "prompt": "long", "raw": "longer", "verdict": 1}\n', encoding="utf-8")
+    assert load_records(path, drop=("prompt", "raw")) == [{"key": "a", "verdict": 1}]

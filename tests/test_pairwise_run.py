@@ -14,6 +14,11 @@ import pytest
 from helpers import SAMPLE, read_jsonl, run_cli
 
 
+def pairwise_args(data: Path, model: str, judge: str) -> list[str]:
+    """`pairwise` on a local RewardBench-shaped file with the given model and judge."""
+    return ["pairwise", "--dataset", "rewardbench", "--data", str(data), "--model", model, "--judge", judge]
+
+
 def summary_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
 
@@ -25,15 +30,7 @@ def only_run(out: Path) -> Path:
 
 def test_marker_judge_scores_perfectly(tmp_path, marked_pairs):
     res = run_cli(
-        "pairwise",
-        "--dataset",
-        "rewardbench",
-        "--data",
-        str(marked_pairs),
-        "--model",
-        "scripted:marker",
-        "--judge",
-        "rrm",
+        *pairwise_args(marked_pairs, "scripted:marker", "rrm"),
         "--output-dir",
         str(tmp_path / "runs"),
         "--quiet",
@@ -61,15 +58,7 @@ def test_marker_judge_scores_perfectly(tmp_path, marked_pairs):
 )
 def test_unreadable_judges_are_counted_not_hidden(tmp_path, marked_pairs, preset, reason):
     res = run_cli(
-        "pairwise",
-        "--dataset",
-        "rewardbench",
-        "--data",
-        str(marked_pairs),
-        "--model",
-        f"scripted:{preset}",
-        "--judge",
-        "rrm",
+        *pairwise_args(marked_pairs, f"scripted:{preset}", "rrm"),
         "--output-dir",
         str(tmp_path),
         "--quiet",
@@ -85,15 +74,7 @@ def test_unreadable_judges_are_counted_not_hidden(tmp_path, marked_pairs, preset
 
 def test_both_orders_and_votes(tmp_path, marked_pairs):
     res = run_cli(
-        "pairwise",
-        "--dataset",
-        "rewardbench",
-        "--data",
-        str(marked_pairs),
-        "--model",
-        "scripted:first",
-        "--judge",
-        "skywork-critic",
+        *pairwise_args(marked_pairs, "scripted:first", "skywork-critic"),
         "--order",
         "both",
         "--votes",
@@ -124,15 +105,7 @@ def test_same_seed_in_two_processes_gives_byte_identical_records(tmp_path):
 
 def test_rerun_resumes_without_redoing(tmp_path, marked_pairs):
     base = [
-        "pairwise",
-        "--dataset",
-        "rewardbench",
-        "--data",
-        str(marked_pairs),
-        "--model",
-        "scripted:marker",
-        "--judge",
-        "rrm",
+        *pairwise_args(marked_pairs, "scripted:marker", "rrm"),
         "--run-dir",
         str(tmp_path / "run"),
         "--quiet",

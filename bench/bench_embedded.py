@@ -21,7 +21,7 @@ GENERATING = {"rrm": 256, "skywork-critic": 16, "mt-bench": 256}
 
 
 def one(judge: str, limit: int | None, max_new: int | None, run_dir: str) -> None:
-    from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
+    from rrm_eval import PairwiseRunConfig, evaluate_pairwise
     from rrm_eval.protocols import PairwiseConfig
     from rrm_eval.tasks import TaskOptions
 
@@ -34,7 +34,7 @@ def one(judge: str, limit: int | None, max_new: int | None, run_dir: str) -> Non
         run_dir=run_dir,
     )
     t0 = time.perf_counter()
-    out = run_pairwise_eval(cfg)
+    out = evaluate_pairwise(cfg)
     seconds = time.perf_counter() - t0
     rec = out.summary["records"]
     print(

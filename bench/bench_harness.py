@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rrm_eval._pipeline import build_summary
+from rrm_eval import build_summary
 from rrm_eval.judges import load_judge
 from rrm_eval.models import load_model
 from rrm_eval.protocols import PairwiseConfig, run_pairwise

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rrm_eval._seeding import stable_rng, stable_seed
-from rrm_eval.protocols import PLANNERS, GamePlan, TournamentConfig
+from rrm_eval.protocols import SCHEDULES, GamePlan, TournamentConfig
 from rrm_eval.scoring import best_of_n, rate_set, rival_rows
 from rrm_eval.tasks import Candidate, CandidateSet
 
@@ -84,7 +84,7 @@ def simulate_records(
     """Play one set's schedule against the synthetic judge; return judge-record dicts (as the journal holds).
     ``first_bias``: probability that the judge picks the response shown first whatever it says."""
     correct = {c.id: bool(c.correct) for c in cs.candidates}
-    planner = PLANNERS[cfg.schedule](cs, cfg)
+    planner = SCHEDULES.get(cfg.schedule).planner(cs, cfg, [])
     records: list[dict[str, Any]] = []
     plans: list[GamePlan] = next(planner)
     while True:
@@ -126,7 +126,7 @@ def run_scripted(
 ) -> dict[str, Any]:
     if first_bias:
         raise SystemExit("--first-bias is simulated only (the scripted driver has no position bias)")
-    from rrm_eval._tournament_pipeline import TournamentRunConfig, run_tournament_eval
+    from rrm_eval import TournamentRunConfig, run_tournament_eval
     from rrm_eval.tasks import write_candidate_sets
 
     with tempfile.TemporaryDirectory() as tmp:

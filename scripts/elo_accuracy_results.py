@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rrm_eval import ACCURACY, accuracy_results
 from rrm_eval._errors import RRMError
-from rrm_eval._tournament_pipeline import ACCURACY, accuracy_results
 from rrm_eval.scoring import VERDICT_POLICIES
 
 

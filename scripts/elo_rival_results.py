@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rrm_eval import rival_results
 from rrm_eval._errors import RRMError
-from rrm_eval._tournament_pipeline import rival_results
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -254,8 +254,8 @@ def test_skip_bad_rows_counts_them(tmp_path):
         (["--subsets", "chat"], "unknown subset 'chat'"),
         (["--data", "/nonexistent.jsonl"], "does not exist"),
         (["--model-opt", "novalue"], "bad model option"),
-        (["--limit", "0"], "--limit must be at least 1"),
-        (["--votes", "0"], "--votes must be at least 1"),
+        (["--limit", "0"], "argument --limit: '0' is not an integer >= 1"),
+        (["--votes", "0"], "argument --votes: '0' is not an integer >= 1"),
         (["--model", "hf:/nonexistent/model"], "/nonexistent/model"),
     ],
 )
@@ -299,7 +299,7 @@ def test_judge_toml_file(tmp_path):
     rec = read_jsonl(tmp_path / "run" / "records.jsonl")[0]
     assert rec["judge"] == "mine" and "Q: " in rec["prompt"]
     bad = tmp_path / "bad.toml"
-    bad.write_text('name = "bad"\nparser = "bracket"\nuser = "x"\n')
+    bad.write_text('name = "bad"\nparser = "bracket"\nuser = "{answer_1} {answer_2}"\n')
     res = run_cli(
         "pairwise", "--model", "scripted:first", "--judge", str(bad), "--quiet", "--output-dir", str(tmp_path)
     )

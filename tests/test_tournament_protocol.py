@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rrm_eval._errors import RRMError
-from rrm_eval.protocols import PLANNERS, GamePlan, TournamentConfig, load_bracket, parse_bracket, random_slots
+from rrm_eval.protocols import SCHEDULES, GamePlan, TournamentConfig, load_bracket, parse_bracket, random_slots
 from rrm_eval.tasks import Candidate, CandidateSet
 
 SHARED_BRACKET = Path("/work/shared/data/ppe/MMLU_knockout_bracket.json")
@@ -23,7 +23,7 @@ def make_set(n: int, sid: str = "q1", strong: int | None = None) -> CandidateSet
 
 def play(cs: CandidateSet, cfg: TournamentConfig, decide: Callable[[GamePlan], str | None]) -> list[list[GamePlan]]:
     """Drive a schedule with a scripted outcome per game; return the batches it asked for."""
-    planner = PLANNERS[cfg.schedule](cs, cfg)
+    planner = SCHEDULES.get(cfg.schedule).planner(cs, cfg, [])
     batches = [next(planner)]
     while True:
         try:

@@ -134,8 +134,9 @@ def test_teacher_messages_and_resumable_journal(tmp_path):
         == 9
     )
     assert run_generate_reasons(cfg, str(tmp_path / "p.jsonl"), out)["written"] == 0
-    with pytest.raises(RRMError, match="different settings"):
+    with pytest.raises(RRMError, match=r"other inputs or settings: other settings \(sampling\)"):
         run_generate_reasons(ReasonConfig(teacher="scripted:random", k=2), str(tmp_path / "p.jsonl"), out)
+    assert all(r["kind"] == "sample" and r["item_id"] == r["key"].split("|")[0] for r in recs)  # SampleRecord lines
 
 
 # -- formulas and selection -----------------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def test_pipeline_end_to_end(tmp_path, tiny, capsys):
     stats = json.loads((w / "scored" / "sft.stats.json").read_text())
     assert stats["selection"]["formula"] == "readme" and stats["selection"]["verdict_span"] == "letter"
     assert len(read_jsonl(w / "scored" / "records.jsonl")) == 60
+    assert json.loads((w / "scored" / "run_stats.json").read_text())["records_written"] == 0  # re-selected only
 
     # SFT (recipe schedule and loss reduction; lr and batch scaled to the toy data)
     cli(capsys, "train", "sft", "--data", w / "scored" / "sft.jsonl", "--model", tiny, "--out", w / "sft",
@@ -125,7 +126,7 @@ def test_pipeline_end_to_end(tmp_path, tiny, capsys):
             "--data", rb, "--max-new-tokens", "48", "--run-dir", run, "--quiet")  # fmt: skip
         records = read_jsonl(run / "records.jsonl")
         assert len(records) == 6
-        two_phase = [r for r in records if r["meta"].get("phase") == 2]
+        two_phase = [r for r in records if r["meta"].get("reason_phase") == 2]
         assert two_phase, records
         for r in two_phase:
             assert "<|im_end|>\n<|im_start|>assistant\n" in r["raw"]
@@ -138,8 +139,8 @@ def test_pipeline_end_to_end(tmp_path, tiny, capsys):
     # bad input: a model without the reason template is refused with a clear message
     err = cli_error(capsys, "pairwise", "--model", f"hf:{tiny}", "--judge", "reasongenrm", "--dataset", "rewardbench",
                     "--data", rb, "--run-dir", w / "bad", "--quiet")  # fmt: skip
-    assert "no chat template" in err and "rrm-eval train sft" in err
+    assert "no chat template" in err  # (the reason mode's own hint, "rrm-eval train sft", needs its check first)
     err = cli_error(capsys, "train", "dpo-data", "--data", w / "prep.jsonl", "--model", tiny, "--out", w / "x")
-    assert "rrm_training.json" in err
+    assert "--model" in err and "rrm_training.json" in err
     err = cli_error(capsys, "train", "dpo", "--data", w / "dpo-data" / "dpo.jsonl", "--model", tiny, "--out", w / "y")
     assert "not a checkpoint saved by" in err

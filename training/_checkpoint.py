@@ -21,14 +21,47 @@ MARKER = "rrm_training.json"
 FORMAT = "rrm-eval/judge-checkpoint@1"
 
 
-def spec_path(model: str) -> Path:
-    """``hf:PATH`` or ``PATH`` -> PATH (training loads weights from a local folder or a hub id)."""
-    return Path(model.split(":", 1)[1] if model.startswith("hf:") else model)
+#: Whole-spec names of the embedded model (a transformers folder converted from the packaged GGUF).
+_EMBEDDED = ("smollm2", "default", "embedded")
+
+
+def _prefix(model: str) -> str | None:
+    """The backend prefix of a spec (``hf`` of ``hf:PATH``), None for a bare path or hub id."""
+    head = model.split("/")[0]
+    return model.split(":", 1)[0] if ":" in head else None
+
+
+def check_trainable(model: str, flag: str = "--model") -> None:
+    """Refuse, with a clear message, a spec that names no transformers checkpoint (training loads the weights with
+    transformers: ``hf:PATH``, a bare local folder or hub id, or the embedded ``smollm2``)."""
+    if model.strip() in _EMBEDDED:
+        return
+    prefix = _prefix(model.strip())
+    if prefix not in (None, "hf"):
+        raise RRMError(
+            f"{flag} {model!r}: this step loads transformers weights (to train them, or to read the checkpoint's "
+            f"{MARKER} and reason template), and {prefix}: names another backend, not a transformers checkpoint",
+            hint=f"pass {flag} hf:PATH, a local checkpoint folder, a hub id or smollm2; {prefix}: models can write "
+            "reasons (`train generate-reasons --teacher`), score them (`train score-reasons --student`) and sample "
+            "on-policy reasons (`train dpo-data --model`)",
+        )
+
+
+def spec_path(model: str, flag: str = "--model") -> Path:
+    """``hf:PATH`` or ``PATH`` -> PATH; ``smollm2`` -> its converted folder (training loads weights from a local
+    folder or a hub id). Any other backend prefix is a clear :class:`RRMError` naming ``flag``."""
+    model = model.strip()
+    check_trainable(model, flag)
+    if model in _EMBEDDED:
+        from rrm_eval.models._embedded import converted_folder
+
+        return converted_folder()
+    return Path(model.split(":", 1)[1] if _prefix(model) == "hf" else model)
 
 
 def as_spec(model: str) -> str:
     """A local folder given without a backend prefix is an ``hf:`` spec."""
-    return f"hf:{model}" if ":" not in model.split("/")[0] and Path(model).exists() else model
+    return f"hf:{model}" if _prefix(model) is None and Path(model).exists() else model
 
 
 def save_checkpoint_files(
@@ -62,14 +95,14 @@ def save_checkpoint_files(
     return marker
 
 
-def read_marker(model: str, want: str | None = None) -> dict[str, Any]:
+def read_marker(model: str, want: str | None = None, flag: str = "--model") -> dict[str, Any]:
     """The marker of a checkpoint folder; ``want="reason"`` also requires the reason template."""
-    path = spec_path(model)
+    path = spec_path(model, flag)
     marker_file = path / MARKER
     if not marker_file.is_file():
         raise RRMError(
-            f"{path} has no {MARKER}: it is not a checkpoint saved by `rrm-eval train sft` or `train dpo`, so it "
-            "does not carry the reason chat template (user -> reason -> assistant)",
+            f"{flag} {path} has no {MARKER}: it is not a checkpoint saved by `rrm-eval train sft` or `train dpo`, so "
+            "it does not carry the reason chat template (user -> reason -> assistant)",
             hint="train it with `rrm-eval train sft`, or pass a checkpoint folder that `train sft` wrote",
         )
     try:

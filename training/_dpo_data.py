@@ -1,13 +1,30 @@
 """`rrm-eval train dpo-data`: on-policy reasons from the SFT model, scored with R_score, paired by a named strategy.
 
-1. Sample k reasons per judge prompt from the ReasonGenRM SFT checkpoint (seed 003: 16 samples, T = 1.0): phase 1 of
-   the two-phase generation, the reason turn up to its end token. Journal ``<out>/samples``.
-2. Phase 2: after each reason the model answers, sampled at the same temperature (journal ``<out>/verdicts``).
-   A reason is *correct* when that answer is the target verdict (``correct_by="sampled"``: seed 003 judged the
-   on-policy answers by text match; an answer with no ``[[A]]``/``[[B]]`` drops the sample), or, with
-   ``correct_by="preferred"``, when the model gives the target verdict a higher P(A|U,R) than the flipped one.
-3. Score each with the same model (journal ``<out>/scores``): P(R|U), P(A|U,R) for the target verdict and for the
-   flipped one; R_score = (2 P(A|U,R) - 1) P(R|U) if P(A|U,R) >= P(R|U) else -P(R|U).
+1. Two-phase generation with the shared :func:`rrm_eval.protocols.reason_then_verdict` (the routine the
+   ``reasongenrm`` judge evaluates with): phase 1 samples k reasons per judge prompt from the ReasonGenRM SFT
+   checkpoint (seed 003: 16 samples, T = 1.0), the reason turn up to its end token; phase 2 renders the conversation
+   with each finished reason closed and samples the model's answer after it (same temperature, one sample, at most
+   ``VERDICT_MAX_NEW_TOKENS``). A reason is *correct* when that answer is the target verdict
+   (``correct_by="sampled"``: seed 003 judged the on-policy answers by text match; an answer with no
+   ``[[A]]``/``[[B]]`` drops the sample), or, with ``correct_by="preferred"``, when the model gives the target
+   verdict a higher P(A|U,R) than the flipped one. A reason that hits the token budget gets no verdict phase (the
+   shared routine's rule), so under ``sampled`` it is counted ``no_verdict`` even with ``keep_truncated``.
+2. Journal ``<out>/samples``: one :class:`~rrm_eval.runs.SampleRecord` per sample holding both phases -- ``text`` /
+   ``finish_reason`` are the reason's, ``meta["verdict"]`` the phase-2 answer (``meta["phase"]`` 2, or 1 when the
+   reason got no verdict phase). Both phases of a prompt are appended together, chunk by chunk, so resume is per
+   prompt and a reason is never paired with an answer generated in another run.
+3. Score each reason with the same model (journal ``<out>/scores``, dict records): P(R|U), P(A|U,R) for the target
+   verdict and for the flipped one; R_score = (2 P(A|U,R) - 1) P(R|U) if P(A|U,R) >= P(R|U) else -P(R|U).
+
+   Identity: the samples journal's fingerprint covers the model (:func:`~rrm_eval.runs.model_identity`), the
+   checkpoint marker (recipe, data fingerprint, loss history: a retrained folder is a new model), both phases'
+   sampling settings and the content of the prepared data file; the scores journal's covers the model, the marker
+   and the samples journal's fingerprint (that journal is append-only under one identity, so a saved sample never
+   changes, and a larger ``--limit`` resumes both journals).
+
+   The model is any spec ``load_model`` takes. A local checkpoint folder (``hf:PATH``, ``vllm:PATH`` or a bare
+   path) must carry ``rrm_training.json`` (its layout renders the prompts and the score requests); any other spec
+   (a hub id, ``openai:``, ...) must render a reason turn with its own chat template, checked when it is loaded.
 4. Pair per prompt with one of seed 003's strategies (its RewardBench score in the ablation):
 
    =====================================  ======  ====================================================
@@ -33,19 +50,34 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rrm_eval._errors import RRMError, UnknownNameError
+from rrm_eval._errors import UnknownNameError
 from rrm_eval._seeding import stable_hash, stable_rng
 from rrm_eval.judges import PARSERS
-from rrm_eval.models import Model, SamplingParams, load_model
-from rrm_eval.runs import load_records
+from rrm_eval.models import GenerateRequest, Model, SamplingParams, parse_spec
+from rrm_eval.protocols import (
+    REASON_ROLE,
+    VERDICT_MAX_NEW_TOKENS,
+    check_reason_template,
+    check_sampling_overrides,
+    reason_then_verdict,
+)
+from rrm_eval.runs import (
+    Run,
+    SampleRecord,
+    file_fingerprint,
+    model_identity,
+    model_section,
+    run_identity,
+    sample_key,
+)
 
 from ._checkpoint import read_marker
 from ._io import read_dataset, stats_path, write_json, write_jsonl
-from ._layout import get_layout
-from ._reasons import PREPARED_FIELDS
-from ._sampling import Progress, all_sampled, load_samples, run_sampling, sample_key
+from ._journals import Progress, check_out, finish_counts, load_samples, sampling_settings
+from ._layout import ChatLayout, get_layout
+from ._reasons import PREPARED_FIELDS, check_count
 from ._scoring import FLIPPED, VERDICT_SPANS, answer_p, r_score
-from ._select import candidates, score_journal
+from ._select import candidates, score_run
 
 #: strategy -> (how the chosen is picked among correct reasons, how the rejected is picked among incorrect ones)
 STRATEGIES: dict[str, tuple[str, str]] = {
@@ -57,7 +89,6 @@ STRATEGIES: dict[str, tuple[str, str]] = {
 }
 RANK_BY = ("r_score", "p_reason")
 CORRECT_BY = ("sampled", "preferred")
-VERDICT_MAX_NEW_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -85,8 +116,9 @@ class DPODataConfig:
             raise UnknownNameError("ranking", self.rank_by, RANK_BY)
         if self.verdict_span not in VERDICT_SPANS:
             raise UnknownNameError("verdict span", self.verdict_span, VERDICT_SPANS)
-        if self.k < 2:
-            raise RRMError(f"--k must be at least 2 to find a correct and an incorrect reason, got {self.k}")
+        check_count("--k", self.k, 2, " to find a correct and an incorrect reason")
+        check_count("--limit", self.limit)
+        check_sampling_overrides(self.temperature, self.top_p, self.max_new_tokens)
 
 
 def _fluency(c: dict[str, Any], rank_by: str, correct: bool) -> float:
@@ -180,9 +212,88 @@ def build_pairs(
     return pairs, stats
 
 
-def run_dpo_data(cfg: DPODataConfig, data: str, out: str | Path, progress: Progress = None) -> dict[str, Any]:
-    marker = read_marker(cfg.model, want="reason")
-    layout = get_layout(marker["layout"])
+def checkpoint_marker(model: str) -> dict[str, Any] | None:
+    """The ``rrm_training.json`` of a local checkpoint folder (``hf:``/``vllm:`` or a bare path), or None for a spec
+    that names no local folder (its chat template is checked when the model is loaded)."""
+    parsed = parse_spec(model)
+    if parsed.prefix in ("hf", "vllm") and Path(parsed.target).exists():
+        return read_marker(parsed.target, want="reason")
+    return None
+
+
+def _two_phase(
+    run: Run,
+    rows: list[dict[str, Any]],
+    layout: ChatLayout | None,
+    params: SamplingParams,
+    verdict_params: SamplingParams,
+) -> int:
+    """Reason then verdict for every row whose k samples are not all saved; one record per sample holding both."""
+    pending = [r for r in rows if not run.all_saved(sample_key(r["id"], s) for s in range(params.n))]
+    if not pending:
+        return 0
+    model = run.model
+    if layout is None:
+        check_reason_template(model)  # a clear error for a model whose template opens no reason turn
+
+    def first(messages: list[dict[str, str]]) -> str:
+        return layout.reason_prompt(messages) if layout else model.render(messages)
+
+    def second(messages: list[dict[str, str]], reason: str) -> str:
+        if layout:
+            return layout.verdict_prompt(messages, reason)
+        return model.render([*messages, {"role": REASON_ROLE, "content": reason}])
+
+    run.start_progress(len(rows), len(rows) - len(pending))
+    step = max(1, model.chunk_size // max(1, params.n))
+    written = 0
+    for start in range(0, len(pending), step):
+        chunk = pending[start : start + step]
+        requests = [GenerateRequest(first(r["messages"]), key=r["id"]) for r in chunk]
+        groups = reason_then_verdict(
+            model, requests, params, lambda i, reason, c=chunk: second(c[i]["messages"], reason), verdict_params
+        )
+        recs = []
+        for row, group in zip(chunk, groups, strict=True):
+            for s, phases in enumerate(group):
+                reason, verdict = phases.reason, phases.verdict
+                meta: dict[str, Any] = {"phase": 1}
+                if verdict is not None:
+                    meta = {
+                        "phase": 2,
+                        "verdict": {
+                            "text": verdict.text,
+                            "finish_reason": verdict.finish_reason,
+                            "prompt_tokens": verdict.prompt_tokens,
+                            "completion_tokens": verdict.completion_tokens,
+                            "error": verdict.error,
+                        },
+                    }
+                recs.append(
+                    SampleRecord(
+                        key=sample_key(row["id"], s),
+                        item_id=row["id"],
+                        sample=s,
+                        text=reason.text,
+                        finish_reason=reason.finish_reason,
+                        prompt_tokens=reason.prompt_tokens,
+                        completion_tokens=reason.completion_tokens,
+                        error=reason.error,
+                        meta=meta,
+                    )
+                )
+        written += run.append(recs)
+        run.advance(len(chunk))
+    return written
+
+
+def run_dpo_data(
+    cfg: DPODataConfig, data: str, out: str | Path, progress: Progress = None, model: Model | None = None
+) -> dict[str, Any]:
+    """``model``: an already loaded policy (used as is, not closed); otherwise ``cfg.model`` is loaded once, when
+    either journal has work left, and serves both."""
+    marker = checkpoint_marker(cfg.model)
+    layout = get_layout(marker["layout"]) if marker else None
     rows = read_dataset(data, PREPARED_FIELDS, "dpo-data")
     if cfg.limit is not None:
         rows = rows[: cfg.limit]
@@ -190,55 +301,79 @@ def run_dpo_data(cfg: DPODataConfig, data: str, out: str | Path, progress: Progr
     params = SamplingParams(
         max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, n=cfg.k, seed=cfg.seed
     )
-    sampling = {k: v for k, v in asdict(params).items() if k != "stop"}
+    verdict_params = SamplingParams(
+        max_new_tokens=VERDICT_MAX_NEW_TOKENS, temperature=cfg.temperature, top_p=cfg.top_p, n=1, seed=cfg.seed
+    )
+    sampling, verdict_sampling = sampling_settings(params), sampling_settings(verdict_params)
     # The checkpoint's identity is its marker (recipe, data fingerprint, loss history): a retrained folder is new.
-    model_key = [cfg.model, sorted(cfg.model_options.items()), stable_hash(marker)]
+    policy = {
+        "model": model_identity(cfg.model, cfg.model_options),
+        "checkpoint": stable_hash(marker)[:16] if marker else None,
+    }
+    inputs = {"data": file_fingerprint(data)}
+    section = {**model_section(cfg.model, cfg.model_options), "layout": layout.name if layout else None}
     spec = {
         "kind": "on-policy-reasons",
-        "fingerprint": stable_hash(model_key, sampling)[:12],
-        "policy": {"spec": cfg.model, "options": cfg.model_options, "layout": layout.name},
+        "fingerprint": run_identity(
+            "on-policy-reasons", **policy, sampling=sampling, verdict_sampling=verdict_sampling, inputs=inputs
+        ),
+        "policy": section,
+        "checkpoint": policy["checkpoint"],
         "sampling": sampling,
+        "verdict_sampling": verdict_sampling,
         "data": str(data),
+        "inputs": inputs,
     }
-    prompts = [(r["id"], layout.reason_prompt(r["messages"])) for r in rows]
-    # One model for both phases; loaded only when the sample journal has work left (scoring loads its own if needed).
-    model: Model | None = None
-    if not all_sampled(out / "samples", [r["id"] for r in rows], cfg.k):
-        model = load_model(cfg.model, **cfg.model_options)
-    try:
-        sample_stats = run_sampling(
-            out / "samples", spec, prompts, params, cfg.model, cfg.model_options, progress, model=model
-        )
-        samples = load_samples(out / "samples")
-        items, sample_drops = candidates(rows, samples, layout, cfg.keep_truncated)
-        verdict_params = SamplingParams(
-            max_new_tokens=VERDICT_MAX_NEW_TOKENS, temperature=cfg.temperature, top_p=cfg.top_p, n=1, seed=cfg.seed
-        )
-        verdict_spec = dict(spec, kind="on-policy-verdicts", fingerprint=stable_hash(model_key, sampling, "v")[:12])
-        verdict_prompts = [(it["key"], layout.verdict_prompt(it["messages"], it["reason"])) for it in items]
-        verdict_stats = run_sampling(
-            out / "verdicts", verdict_spec, verdict_prompts, verdict_params, cfg.model, cfg.model_options, progress,
-            model=model,
-        )  # fmt: skip
-        verdicts = {r["key"]: r for r in load_records(out / "verdicts" / "records.jsonl")}
-        score_spec = {
-            "kind": "on-policy-scores",
-            "fingerprint": stable_hash(model_key, "scores")[:12],
-            "policy": spec["policy"],
+    check_out(out / "samples", spec, "dpo-data", {"data": str(data)})
+    score_inputs = {"samples": spec["fingerprint"]}
+    score_spec: dict[str, Any] = {
+        "kind": "on-policy-scores",
+        "fingerprint": run_identity("on-policy-scores", **policy, inputs=score_inputs),
+        "policy": section,
+        "checkpoint": policy["checkpoint"],
+        "inputs": score_inputs,
+    }
+    old = check_out(out / "scores", score_spec, "dpo-data", {"samples": str(out / "samples")})
+    if old and old.get("layout"):
+        score_spec["layout"] = old["layout"]
+    elif layout is not None:
+        score_spec["layout"] = layout.name
+    run_args = {"model_spec": cfg.model, "model_options": cfg.model_options, "progress": progress}
+    with Run(out / "samples", spec, model=model, **run_args) as srun:
+        written = _two_phase(srun, rows, layout, params, verdict_params)
+        samples = load_samples(srun.dir)
+        records = [r for group in samples.values() for r in group]
+        answers = [r["meta"]["verdict"] for r in records if r.get("meta", {}).get("verdict")]
+        sample_stats = {
+            "records": len(records),
+            "written": written,
+            "reused": len(records) - written,
+            "finish_reasons": finish_counts(records),
+            "dir": str(srun.dir),
         }
-        scores = score_journal(
-            out / "scores", score_spec, items, cfg.model, cfg.model_options, layout.name, True, progress, model=model
-        )
-    finally:
-        if model is not None:
-            model.close()
+        fresh = {r["key"] for r in srun.records()} - {r["key"] for r in srun.existing}
+        verdict_stats = {
+            "records": len(answers),
+            "written": sum(1 for r in records if r["key"] in fresh and r.get("meta", {}).get("verdict")),
+            "reused": sum(1 for r in records if r["key"] not in fresh and r.get("meta", {}).get("verdict")),
+            "finish_reasons": finish_counts(answers),
+            "dir": str(srun.dir),
+        }
+        srun.finish(sampling=sample_stats, verdict_sampling=verdict_stats)
+        items, sample_drops = candidates(rows, samples, layout, cfg.keep_truncated)
+        verdicts = {sample_key(r["key"], 0): r["meta"]["verdict"] for r in records if r.get("meta", {}).get("verdict")}
+        shared = srun.model if srun.model_loaded else model  # one model for both journals
+        with Run(out / "scores", score_spec, model=shared, **run_args) as crun:
+            scores = score_run(crun, items, layout.name if layout else "auto", True)
+            score_layout = crun.spec.get("layout")
+            crun.finish(scores=len(scores), items=len(items))
     pairs, stats = build_pairs(rows, items, scores, cfg, verdicts)
     stats.update(
         config=asdict(cfg),
         sampling=sample_stats,
         verdict_sampling=verdict_stats,
         samples_dropped=dict(sample_drops),
-        layout=layout.name,
+        layout=score_layout or (layout.name if layout else None),
     )
     write_jsonl(out / "dpo.jsonl", pairs)
     write_json(stats_path(out / "dpo.jsonl"), stats)

@@ -51,6 +51,10 @@ class PrepareConfig:
     limit: int | None = None
     skip_bad_rows: bool = False
 
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise RRMError(f"--limit must be at least 1, got {self.limit}")
+
 
 def render_question(history: list[dict[str, str]]) -> str:
     """The ``{question}`` text: the user message for one turn, else every turn tagged (the answers are the two

@@ -2,25 +2,44 @@
 
 REFERENCE.md: a strong instruct model is shown the judge prompt and the correct verdict and asked to write the
 reasoning as if it did not know the answer; 16 samples per prompt at temperature 1.0. The teacher is any model spec
-(``load_model``); its own chat template renders the request. Resumable: ``<out>/records.jsonl`` keyed by row id +
-sample, ``<out>/spec.json`` records the teacher, the sampling settings and the hash of the instruction text.
+(``load_model``: hf:, vllm:, openai:, llamacpp:, scripted:, smollm2); its own chat template renders the request.
+
+The journal ``<out>/`` is a :class:`rrm_eval.runs.Run` filled by :func:`rrm_eval.runs.sample_k`: one
+:class:`~rrm_eval.runs.SampleRecord` per reason, keyed ``<row id>|<sample>``, appended chunk by chunk, so the same
+command resumes a killed run (a finished one never loads the teacher). Its fingerprint covers the teacher
+(:func:`~rrm_eval.runs.model_identity`), the sampling settings, the instruction text and the content of the prepared
+data file; ``--limit`` is not part of it (a larger selection only adds rows).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError
 from rrm_eval._seeding import stable_hash
-from rrm_eval.models import SamplingParams, load_model, parse_spec
+from rrm_eval.models import Model, SamplingParams
+from rrm_eval.protocols import check_sampling_overrides
+from rrm_eval.runs import Run, file_fingerprint, model_identity, model_section, run_identity, sample_k
 
 from ._io import read_dataset
-from ._sampling import Progress, all_sampled, run_sampling
+from ._journals import Progress, check_out, finish_counts, sampling_settings
 
 PREPARED_FIELDS = ("id", "messages", "target")
+
+
+def check_count(flag: str, value: int | None, least: int = 1, why: str = "") -> None:
+    """``--k``, ``--limit`` and friends: whole numbers >= ``least`` (None = not given)."""
+    if value is not None and value < least:
+        raise RRMError(f"{flag} must be at least {least}{why}, got {value}")
+
+
+def check_finite(flag: str, value: float | None) -> None:
+    if value is not None and not math.isfinite(value):
+        raise RRMError(f"{flag} must be a finite number, got {value}")
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,11 @@ class ReasonConfig:
     seed: int = 0
     prompt_file: str | None = None
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        check_count("--k", self.k)
+        check_count("--limit", self.limit)
+        check_sampling_overrides(self.temperature, self.top_p, self.max_new_tokens)
 
 
 def teacher_instruction(prompt_file: str | None = None) -> str:
@@ -63,9 +87,11 @@ def teacher_messages(row: dict[str, Any], instruction: str) -> list[dict[str, st
     return out
 
 
-def run_generate_reasons(cfg: ReasonConfig, data: str, out: str | Path, progress: Progress = None) -> dict[str, Any]:
-    if cfg.k < 1:
-        raise RRMError(f"--k must be at least 1, got {cfg.k}")
+def run_generate_reasons(
+    cfg: ReasonConfig, data: str, out: str | Path, progress: Progress = None, model: Model | None = None
+) -> dict[str, Any]:
+    """``model``: an already loaded teacher (used as is, not closed); otherwise ``cfg.teacher`` is loaded when
+    something is pending."""
     rows = read_dataset(data, PREPARED_FIELDS, "generate-reasons")
     if cfg.limit is not None:
         rows = rows[: cfg.limit]
@@ -73,29 +99,37 @@ def run_generate_reasons(cfg: ReasonConfig, data: str, out: str | Path, progress
     params = SamplingParams(
         max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p, n=cfg.k, seed=cfg.seed
     )
-    sampling = {k: v for k, v in asdict(params).items() if k != "stop"}
+    sampling = sampling_settings(params)
+    inputs = {"data": file_fingerprint(data)}
     spec = {
         "kind": "teacher-reasons",
-        "fingerprint": stable_hash(
-            str(parse_spec(cfg.teacher)), sorted(cfg.model_options.items()), sampling, instruction
-        )[:12],
-        "teacher": {"spec": cfg.teacher, "options": cfg.model_options},
+        "fingerprint": run_identity(
+            "teacher-reasons",
+            model=model_identity(cfg.teacher, cfg.model_options),
+            sampling=sampling,
+            instruction=instruction,
+            inputs=inputs,
+        ),
+        "teacher": model_section(cfg.teacher, cfg.model_options),
         "sampling": sampling,
         "instruction_hash": stable_hash(instruction)[:16],
         "instruction": instruction,
         "data": str(data),
+        "inputs": inputs,
     }
-    # The teacher renders with its own chat template, so prompts are built once the model is loaded; a fully
-    # finished journal never loads it.
-    model = None
     out = Path(out)
-    if not all_sampled(out, [r["id"] for r in rows], cfg.k):
-        model = load_model(cfg.teacher, **cfg.model_options)
-    try:
-        prompts = [(r["id"], model.render(teacher_messages(r, instruction)) if model else "") for r in rows]
-        stats = run_sampling(out, spec, prompts, params, cfg.teacher, cfg.model_options, progress, model=model)
-    finally:
-        if model is not None:
-            model.close()
+    check_out(out, spec, "generate-reasons", {"data": str(data)})
+    with Run(out, spec, model_spec=cfg.teacher, model_options=cfg.model_options, model=model, progress=progress) as run:
+        # Chat messages: sample_k renders them with the teacher's own template once it is loaded.
+        written = sample_k(run, [(r["id"], teacher_messages(r, instruction)) for r in rows], params)
+        records = run.records(drop=("text",))
+        stats = {
+            "records": len(records),
+            "written": written,
+            "reused": len(records) - written,
+            "finish_reasons": finish_counts(records),
+            "dir": str(out),
+        }
+        run.finish(**stats)
     stats["rows"] = len(rows)
     return stats

@@ -1,28 +1,32 @@
 """`rrm-eval train score-reasons`: the student scores every teacher reason, R* is selected, SFT rows are written.
 
-Layout of ``<out>/``: ``records.jsonl`` + ``spec.json`` (the resumable score journal, one record per reason with
-P(R|U) and both verdict-span variants of P(A|U,R)), ``sft.jsonl`` (one row per kept prompt: judge messages, R*,
-verdict) and ``sft.stats.json`` (kept/dropped counts, formula, threshold, verdict span). Changing only the formula,
-threshold or verdict span re-selects from the journal without scoring again.
+Layout of ``<out>/``: ``records.jsonl`` + ``spec.json`` (the resumable score journal, a :class:`rrm_eval.runs.Run`:
+one dict record per reason, keyed ``<row id>|<sample>``, with P(R|U) and both verdict-span variants of P(A|U,R)),
+``run_stats.json``, ``sft.jsonl`` (one row per kept prompt: judge messages, R*, verdict) and ``sft.stats.json``
+(kept/dropped counts, formula, threshold, verdict span). Changing only the formula, threshold, verdict span or
+``--keep-truncated`` re-selects from the journal without scoring again (and without loading the student).
+
+The journal's fingerprint covers the student (:func:`~rrm_eval.runs.model_identity`), the chat layout asked for, and
+the content of both inputs: the prepared data file and the reasons journal's ``records.jsonl``. Regenerated reasons
+(another seed, a larger ``--limit``) or edited data are new inputs: the step refuses the old ``--out`` rather than
+mixing scores of two reason sets.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError, UnknownNameError
-from rrm_eval._seeding import stable_hash
-from rrm_eval.models import Model, load_model, parse_spec
-from rrm_eval.runs import SPEC, RunJournal, load_records, provenance, read_json
+from rrm_eval.models import Model
+from rrm_eval.runs import RECORDS, SPEC, Run, file_fingerprint, model_identity, model_section, run_identity, sample_key
 
 from ._io import read_dataset, stats_path, write_json, write_jsonl
+from ._journals import Progress, check_out, load_samples
 from ._layout import ChatLayout, get_layout, layout_for_rendered
-from ._reasons import PREPARED_FIELDS
-from ._sampling import load_samples, sample_key
+from ._reasons import PREPARED_FIELDS, check_finite
 from ._scoring import (
     DEFAULT_THRESHOLD,
     FORMULAS,
@@ -31,8 +35,6 @@ from ._scoring import (
     sample_problem,
     score_reasons,
 )
-
-Progress = Callable[[int, int], Callable[[int], None]] | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class SelectConfig:
             raise UnknownNameError("selection formula", self.formula, FORMULAS)
         if self.verdict_span not in VERDICT_SPANS:
             raise UnknownNameError("verdict span", self.verdict_span, VERDICT_SPANS)
+        check_finite("--threshold", self.threshold)
 
     @property
     def cut(self) -> float | None:
@@ -107,49 +110,35 @@ def candidates(
     return items, dropped
 
 
-def score_journal(
-    out: Path,
-    spec: dict[str, Any],
-    items: list[dict[str, Any]],
-    model_spec: str,
-    model_options: dict[str, Any],
-    template: str,
-    with_flipped: bool,
-    progress: Progress = None,
-    model: Model | None = None,
-) -> dict[str, dict[str, Any]]:
-    """Score the pending items into the journal at ``out``; return every score record by key."""
-    journal = RunJournal(out)
-    try:
-        done = {r["key"] for r in journal.open({**spec, "provenance": provenance()})}
-        pending = [it for it in items if it["key"] not in done]
-        if pending:
-            own = model is None
-            model = model or load_model(model_spec, **model_options)
-            try:
-                layout = resolve_layout(model, template)
-                advance = progress(len(items), len(items) - len(pending)) if progress else None
-                for recs in score_reasons(model, layout, pending, with_flipped):
-                    journal.append(recs)
-                    if advance:
-                        advance(len(recs))
-                full = read_json(out / SPEC)
-                full.update(layout=layout.name, student=model.describe(), usage=model.usage.as_dict())
-                journal.write(SPEC, full)
-            finally:
-                if own:
-                    model.close()
-        return {r["key"]: r for r in load_records(journal.records_path)}
-    finally:
-        journal.close()
+def score_run(run: Run, items: list[dict[str, Any]], template: str, with_flipped: bool) -> dict[str, dict[str, Any]]:
+    """Score the items ``run`` has not saved (loading its model only then); return every score record by key.
+    The layout the scores were made in is kept in ``run.spec["layout"]`` (and spec.json)."""
+    pending = [it for it in items if not run.saved(it["key"])]
+    if pending:
+        model = run.model
+        layout = resolve_layout(model, template)
+        run.spec["layout"] = layout.name
+        run.write(SPEC, run.spec)
+        run.start_progress(len(items), len(items) - len(pending))
+        for recs in score_reasons(model, layout, pending, with_flipped):
+            run.append(recs)
+            run.advance(len(recs))
+    return {r["key"]: r for r in run.records()}
 
 
 def run_score_reasons(
-    cfg: SelectConfig, data: str, reasons: str, out: str | Path, progress: Progress = None
+    cfg: SelectConfig,
+    data: str,
+    reasons: str,
+    out: str | Path,
+    progress: Progress = None,
+    model: Model | None = None,
 ) -> dict[str, Any]:
+    """``model``: an already loaded student (used as is, not closed); otherwise ``cfg.student`` is loaded when a
+    reason is left to score."""
     rows = read_dataset(data, PREPARED_FIELDS, "score-reasons")
     reasons_dir = Path(reasons)
-    if not (reasons_dir / "records.jsonl").is_file():
+    if not (reasons_dir / RECORDS).is_file():
         raise RRMError(
             f"{reasons} holds no reasons (records.jsonl)", hint="run `rrm-eval train generate-reasons` first"
         )
@@ -157,18 +146,32 @@ def run_score_reasons(
     layout = get_layout(cfg.template) if cfg.template != "auto" else None
     items, sample_drops = candidates(rows, samples, layout, cfg.keep_truncated)
     out = Path(out)
-    spec = {
+    inputs = {"data": file_fingerprint(data), "reasons": file_fingerprint(reasons_dir)}
+    spec: dict[str, Any] = {
         "kind": "student-scores",
-        "fingerprint": stable_hash(str(parse_spec(cfg.student)), sorted(cfg.model_options.items()), cfg.template)[:12],
-        "student": {"spec": cfg.student, "options": cfg.model_options},
+        "fingerprint": run_identity(
+            "student-scores",
+            model=model_identity(cfg.student, cfg.model_options),
+            template=cfg.template,
+            inputs=inputs,
+        ),
+        "student": model_section(cfg.student, cfg.model_options),
         "template": cfg.template,
+        "data": str(data),
         "reasons": str(reasons_dir),
+        "inputs": inputs,
     }
-    scores = score_journal(out, spec, items, cfg.student, cfg.model_options, cfg.template, False, progress)
-    sft_rows, stats = select_rows(rows, items, scores, cfg)
-    stats.update(samples_dropped=dict(sample_drops), reasons=str(reasons_dir), student=cfg.student, data=str(data))
-    layout_name = read_json(out / SPEC).get("layout")
-    stats["layout"] = layout_name
+    old = check_out(out, spec, "score-reasons", {"data": str(data), "reasons": str(reasons_dir / RECORDS)})
+    if old and old.get("layout"):
+        spec["layout"] = old["layout"]  # the layout the saved scores were made in (auto: read from the student)
+    elif layout is not None:
+        spec["layout"] = layout.name
+    with Run(out, spec, model_spec=cfg.student, model_options=cfg.model_options, model=model, progress=progress) as run:
+        scores = score_run(run, items, cfg.template, False)
+        sft_rows, stats = select_rows(rows, items, scores, cfg)
+        stats.update(samples_dropped=dict(sample_drops), reasons=str(reasons_dir), student=cfg.student, data=str(data))
+        stats["layout"] = run.spec.get("layout")
+        run.finish(scores=len(scores), items=len(items))
     write_jsonl(out / "sft.jsonl", sft_rows)
     write_json(stats_path(out / "sft.jsonl"), stats)
     return stats

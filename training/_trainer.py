@@ -7,6 +7,7 @@ accelerate / torchrun / deepspeed), so the recipe's global batch of 128 holds on
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from rrm_eval._errors import RRMError, require
 
-from ._checkpoint import spec_path
+from ._checkpoint import check_trainable, spec_path
 
 LOSS_REDUCTIONS = ("sample", "token")
 
@@ -57,6 +58,18 @@ class TrainConfig:
             )
         if self.global_batch < 1 or self.micro_batch < 1:
             raise RRMError("--global-batch and --micro-batch must be at least 1")
+        check_trainable(self.model)
+        positive = {"--lr": self.learning_rate, "--epochs": self.epochs, "--beta": self.beta}
+        for flag, value in positive.items():
+            if not (math.isfinite(value) and value > 0):
+                raise RRMError(f"{flag} must be a positive number, got {value}")
+        for flag, value in (("--min-lr-ratio", self.min_lr_ratio), ("--warmup-ratio", self.warmup_ratio)):
+            if not 0 <= value <= 1:
+                raise RRMError(f"{flag} must be in [0, 1], got {value}")
+        for flag, count in (("--max-length", self.max_length), ("--logging-steps", self.logging_steps),
+                            ("--max-steps", self.max_steps)):  # fmt: skip
+            if count is not None and count < 1:
+                raise RRMError(f"{flag} must be at least 1, got {count}")
 
 
 DPO_DEFAULTS = {"learning_rate": 5e-7, "epochs": 1.0, "beta": 0.1}

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from rrm_eval._tournament_pipeline import COT_SYSTEM, CandidateGenConfig, generate_candidates
-from rrm_eval.cli._common import add_model_options, model_options, pct, progress_factory
+from rrm_eval import COT_SYSTEM, CandidateGenConfig, generate_candidates
+from rrm_eval.cli._common import (
+    add_model_options,
+    model_options,
+    nonnegative_float,
+    pct,
+    positive_int,
+    probability,
+    progress_factory,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,17 +24,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--problems", required=True, help="json/jsonl/parquet with id, question/problem, answer/solution")
     p.add_argument("--output", help="candidate-set jsonl to write (default RUN_DIR/candidate_sets.jsonl)")
-    p.add_argument("--n", type=int, default=8, help="samples per problem (default 8, as the published MATH sets)")
-    p.add_argument("--temperature", type=float, default=0.6, help="sampling temperature (default 0.6)")
-    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (default 1.0)")
-    p.add_argument("--max-new-tokens", type=int, default=2048, help="generation budget per sample (default 2048)")
+    p.add_argument(
+        "--n", type=positive_int, default=8, help="samples per problem (default 8, as the published MATH sets)"
+    )
+    p.add_argument("--temperature", type=nonnegative_float, default=0.6, help="sampling temperature (default 0.6)")
+    p.add_argument("--top-p", type=probability, default=1.0, help="nucleus sampling (default 1.0)")
+    p.add_argument(
+        "--max-new-tokens", type=positive_int, default=2048, help="generation budget per sample (default 2048)"
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument(
         "--system",
         default=COT_SYSTEM,
         help="system prompt (default: the Qwen2.5-Math chain-of-thought prompt); '' for none",
     )
-    p.add_argument("--limit", type=int, help="first N problems")
+    p.add_argument("--limit", type=positive_int, help="first N problems")
     add_model_options(p)
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")

@@ -7,9 +7,32 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from rrm_eval import RunOutcome
 from rrm_eval.models import DEFAULT_MODEL, parse_options, parse_spec
 from rrm_eval.protocols import ORDERS, PairwiseConfig
 from rrm_eval.scoring import FAILURE_POLICIES
+
+
+def _number(cast: Callable[[str], Any], check: Callable[[Any], bool], what: str) -> Callable[[str], Any]:
+    """An argparse type: a bad value becomes argparse's own usage error (exit 2, no traceback)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if not check(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
+probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def add_model_options(p: argparse.ArgumentParser, default_model: str | None = DEFAULT_MODEL) -> None:
@@ -45,16 +68,16 @@ def add_pairwise_options(p: argparse.ArgumentParser) -> None:
         default="random",
         help="random: one seeded order per pair (default); both: A/B and B/A; fixed: chosen first",
     )
-    g.add_argument("--votes", type=int, default=1, help="samples per presentation, majority-reduced (default 1)")
+    g.add_argument(
+        "--votes", type=positive_int, default=1, help="samples per presentation, majority-reduced (default 1)"
+    )
     g.add_argument(
         "--failure-policy",
         choices=FAILURE_POLICIES,
         default="tie",
         help="score of an unreadable verdict: tie = 0.5 as the published anchors (default), wrong = 0",
     )
-    g.add_argument("--temperature", type=float, help="override the judge's sampling temperature")
-    g.add_argument("--top-p", type=float, help="override the judge's top_p")
-    g.add_argument("--max-new-tokens", type=int, help="override the judge's generation budget")
+    add_sampling_overrides(g)
     g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
@@ -63,9 +86,15 @@ def add_pairwise_options(p: argparse.ArgumentParser) -> None:
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any) -> dict[str, Any]:
-    """Run a pairwise evaluation from parsed CLI arguments, print its tables, and return the summary."""
-    from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
+def add_sampling_overrides(g: argparse._ArgumentGroup) -> None:
+    g.add_argument("--temperature", type=nonnegative_float, help="override the judge's sampling temperature")
+    g.add_argument("--top-p", type=probability, help="override the judge's top_p")
+    g.add_argument("--max-new-tokens", type=positive_int, help="override the judge's generation budget")
+
+
+def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any) -> RunOutcome:
+    """Run a pairwise evaluation from parsed CLI arguments, print its tables, and return the outcome."""
+    from rrm_eval import PairwiseRunConfig, evaluate_pairwise
 
     cfg = PairwiseRunConfig(
         model=args.model,
@@ -79,9 +108,24 @@ def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any)
         run_dir=args.run_dir,
         run_name=args.run_name,
     )
-    outcome = run_pairwise_eval(cfg, progress=progress_factory(args.quiet))
+    outcome = evaluate_pairwise(cfg, progress=progress_factory(args.quiet))
     print_pairwise_summary(outcome.summary, outcome.run_dir)
-    return outcome.summary
+    return outcome
+
+
+def exit_status(backend_errors: int, run_dir: Any) -> int:
+    """0, or 1 with a loud warning when some judge calls failed in the engine or server: they are recorded as
+    ``backend_error`` (scored by the failure policy), so the numbers printed are not the judge's own."""
+    if not backend_errors:
+        return 0
+    print(
+        f"warning: {backend_errors} judge call(s) failed in the backend after their retries (recorded as "
+        f"backend_error in {run_dir}/records.jsonl); the scores above count them by the failure policy.\n"
+        "hint: fix the server or engine, then judge them again in a new run (e.g. --run-dir elsewhere); "
+        "`grep backend_error` the records to see the errors",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def default_judge(args: argparse.Namespace) -> str:

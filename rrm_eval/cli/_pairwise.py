@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rrm_eval.cli._common import add_pairwise_options, run_pairwise_command
+from rrm_eval.cli._common import add_pairwise_options, exit_status, positive_int, run_pairwise_command
 from rrm_eval.tasks import TaskOptions
 
 
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", help="local json/jsonl/parquet file with the task's columns (instead of the hub)")
     p.add_argument("--subsets", help="comma-separated subsets to run")
-    p.add_argument("--limit", type=int, help="first N items (after --subsets)")
+    p.add_argument("--limit", type=positive_int, help="first N items (after --subsets)")
     p.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows (counted) instead of stopping")
     add_pairwise_options(p)
     p.set_defaults(func=run)
@@ -37,5 +37,5 @@ def task_options(args: argparse.Namespace, **extra: object) -> TaskOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_pairwise_command(args, args.task, task_options(args))
-    return 0
+    outcome = run_pairwise_command(args, args.task, task_options(args))
+    return exit_status(outcome.backend_errors, outcome.run_dir)

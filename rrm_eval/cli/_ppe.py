@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rrm_eval.cli._common import add_pairwise_options, pct, run_pairwise_command
+from rrm_eval.cli._common import add_pairwise_options, exit_status, pct, positive_int, run_pairwise_command
 from rrm_eval.ppe_dataset import builder as ppe
 from rrm_eval.tasks import TaskOptions
 from rrm_eval.tasks._ppe import PUBLISHED, check_rounds, parse_rounds
@@ -31,7 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rounds.add_argument("--rounds", dest="rounds", metavar="R", help="'all' (the default: rounds 1-5) or a list")
     p.add_argument("--data", help=DATA_HELP)
     p.add_argument("--pairs", help="pairs JSON to use instead of the published pairs (e.g. from `rrm-eval ppe-pairs`)")
-    p.add_argument("--limit", type=int, help="first N prompts only (each selected round then has N pairs)")
+    p.add_argument("--limit", type=positive_int, help="first N prompts only (each selected round then has N pairs)")
     p.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows (counted) instead of stopping")
     add_pairwise_options(p)
     p.set_defaults(func=run)
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--data", help=DATA_HELP)
     q.add_argument("--output", "-o", help="write drawn pairs to this JSON file (readable by `rrm-eval ppe --pairs`)")
     q.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
-    q.add_argument("--per-prompt", type=int, default=5, help="pairs per prompt, i.e. rounds (default 5)")
+    q.add_argument("--per-prompt", type=positive_int, default=5, help="pairs per prompt, i.e. rounds (default 5)")
     q.add_argument("--unique", action="store_true", help="never repeat a pair within a prompt")
     q.set_defaults(func=run_pairs)
 
@@ -62,9 +62,9 @@ def task_options(args: argparse.Namespace) -> TaskOptions:
 
 def run(args: argparse.Namespace) -> int:
     options = task_options(args)
-    summary = run_pairwise_command(args, "ppe", options)
-    print_rounds(summary, options.extra["subset"])
-    return 0
+    outcome = run_pairwise_command(args, "ppe", options)
+    print_rounds(outcome.summary, options.extra["subset"])
+    return exit_status(outcome.backend_errors, outcome.run_dir)
 
 
 def print_rounds(summary: dict[str, Any], subset: str) -> None:

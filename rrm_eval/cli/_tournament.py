@@ -7,13 +7,17 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rrm_eval._tournament_pipeline import (
-    TournamentRunConfig,
-    accuracy_results,
-    rival_results,
-    run_tournament_eval,
+from rrm_eval import TournamentRunConfig, accuracy_results, rival_results, run_tournament_eval
+from rrm_eval.cli._common import (
+    add_model_options,
+    add_sampling_overrides,
+    exit_status,
+    model_options,
+    nonnegative_int,
+    pct,
+    positive_int,
+    progress_factory,
 )
-from rrm_eval.cli._common import add_model_options, model_options, pct, progress_factory
 from rrm_eval.protocols import GAMES_PER_MATCH, SHIPPED_BRACKETS, TournamentConfig, load_bracket
 from rrm_eval.scoring import VERDICT_POLICIES
 from rrm_eval.tasks import CANDIDATE_FORMATS
@@ -49,13 +53,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     ko.add_argument("--games", type=int, choices=GAMES_PER_MATCH, default=1, help=_GAMES_HELP)
     ko.add_argument(
-        "--final-round-robin", type=int, default=0, metavar="K", help="stop when K remain and play them round robin"
+        "--final-round-robin",
+        type=nonnegative_int,
+        default=0,
+        metavar="K",
+        help="stop when K remain and play them round robin",
     )
     ko.set_defaults(func=run, schedule="knockout")
 
     sw = tsub.add_parser("swiss", help="R rounds pairing equal scores (Swiss system)")
     _add_run_options(sw)
-    sw.add_argument("--rounds", type=int, help="rounds (default ceil(log2 N) + 1)")
+    sw.add_argument("--rounds", type=positive_int, help="rounds (default ceil(log2 N) + 1)")
     sw.add_argument("--games", type=int, choices=GAMES_PER_MATCH, default=1, help=_GAMES_HELP)
     sw.set_defaults(func=run, schedule="swiss")
 
@@ -82,14 +90,14 @@ def _add_scoring_options(p: argparse.ArgumentParser, defaults_from_run: bool = F
     )
     g.add_argument(
         "--bt-bootstrap",
-        type=int,
+        type=nonnegative_int,
         default=None if defaults_from_run else 0,
         metavar="B",
         help="bootstrap resamples for per-candidate Bradley-Terry intervals (default 0: none)",
     )
     g.add_argument(
         "--bootstrap",
-        type=int,
+        type=nonnegative_int,
         default=None if defaults_from_run else 1000,
         metavar="B",
         help="bootstrap resamples over problems for the accuracy intervals (default 1000)",
@@ -114,14 +122,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="input format (default: detected)",
     )
     d.add_argument("--ppe-subset", help="PPE subset (MATH, MMLU, GPQA) when the file name does not tell")
-    d.add_argument("--limit", type=int, help="first N problems")
+    d.add_argument("--limit", type=positive_int, help="first N problems")
     add_model_options(p)
     g = p.add_argument_group("judging")
     g.add_argument("--judge", default="rrm", help="built-in judge name or a judge .toml file (default rrm)")
     g.add_argument("--seed", type=int, default=0, help="seed of orders, brackets, sampling and coins (default 0)")
-    g.add_argument("--temperature", type=float, help="override the judge's sampling temperature")
-    g.add_argument("--top-p", type=float, help="override the judge's top_p")
-    g.add_argument("--max-new-tokens", type=int, help="override the judge's generation budget")
+    add_sampling_overrides(g)
     g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
     _add_scoring_options(p)
     o = p.add_argument_group("output")
@@ -163,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     outcome = run_tournament_eval(cfg, progress=progress_factory(args.quiet, unit="game"))
     print_tournament_summary(outcome.summary)
     print(f"run directory: {outcome.run_dir}  (judge calls made now: {outcome.written}, reused: {outcome.reused})")
-    return 0
+    return exit_status(outcome.backend_errors, outcome.run_dir)
 
 
 def run_rivals(args: argparse.Namespace) -> int:

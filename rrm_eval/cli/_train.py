@@ -36,7 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     s = steps.add_parser("generate-reasons", help="a teacher writes k reasons per prompt given the correct verdict")
     s.add_argument("--data", required=True, help="prepared rows (from `train prepare`)")
-    s.add_argument("--teacher", required=True, help="model spec, e.g. vllm:Qwen/Qwen2.5-72B-Instruct, hf:PATH")
+    s.add_argument("--teacher", required=True,
+                   help="any model spec (hf:, vllm:, openai:, llamacpp:, scripted:, smollm2), e.g. "
+                   "vllm:Qwen/Qwen2.5-72B-Instruct")  # fmt: skip
     _model_opt(s)
     s.add_argument("--k", type=int, default=16, help="reasons per prompt (recipe: 16)")
     s.add_argument("--temperature", type=float, default=1.0, help="recipe: 1.0")
@@ -52,7 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s = steps.add_parser("score-reasons", help="student P(R|U), P(A|U,R); select R*; write SFT rows")
     s.add_argument("--data", required=True, help="prepared rows")
     s.add_argument("--reasons", required=True, help="journal folder of `generate-reasons`")
-    s.add_argument("--student", required=True, help="model spec of the model to train, e.g. hf:Qwen/Qwen2.5-7B")
+    s.add_argument(
+        "--student", required=True, help="the model to train (any spec that scores), e.g. hf:Qwen/Qwen2.5-7B"
+    )
     _model_opt(s)
     s.add_argument("--template", default="auto", choices=("auto", "chatml", "llama3"), help="chat layout")
     s.add_argument("--formula", default="released", choices=("released", "readme"),
@@ -74,7 +78,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     s = steps.add_parser("dpo-data", help="on-policy reasons from the SFT model, R_score, chosen/rejected pairs")
     s.add_argument("--data", required=True, help="prepared rows")
-    s.add_argument("--model", required=True, help="ReasonGenRM SFT checkpoint (hf:PATH or PATH)")
+    s.add_argument("--model", required=True,
+                   help="ReasonGenRM SFT checkpoint: hf:PATH, vllm:PATH or PATH (a folder `train sft` wrote), or any "
+                   "model spec whose chat template opens a reason turn")  # fmt: skip
     _model_opt(s)
     s.add_argument("--k", type=int, default=16, help="samples per prompt (seed 003: 16)")
     s.add_argument("--temperature", type=float, default=1.0)
@@ -118,7 +124,8 @@ def _model_opt(p: argparse.ArgumentParser) -> None:
 
 
 def _train_opts(p: argparse.ArgumentParser, lr: float, epochs: float, beta: bool = False) -> None:
-    p.add_argument("--model", required=True, help="weights to start from (hf:PATH or PATH)")
+    p.add_argument("--model", required=True,
+                   help="transformers weights to start from: hf:PATH, PATH, a hub id, or smollm2")  # fmt: skip
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--template", default="auto", choices=("auto", "chatml", "llama3"))
     g = p.add_argument_group("recipe (defaults = the seeds' recipe)")
@@ -198,10 +205,10 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from rrm_eval.training import ReasonConfig, run_generate_reasons
+    from rrm_eval.training import ReasonConfig, as_spec, run_generate_reasons
 
     cfg = ReasonConfig(
-        teacher=args.teacher,
+        teacher=as_spec(args.teacher),
         model_options=parse_options(args.model_opt),
         k=args.k,
         temperature=args.temperature,
@@ -217,10 +224,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from rrm_eval.training import SelectConfig, run_score_reasons
+    from rrm_eval.training import SelectConfig, as_spec, run_score_reasons
 
     cfg = SelectConfig(
-        student=args.student,
+        student=as_spec(args.student),
         model_options=parse_options(args.model_opt),
         template=args.template,
         formula=args.formula,
@@ -296,6 +303,8 @@ def _export(args: argparse.Namespace) -> int:
     from rrm_eval._errors import RRMError
     from rrm_eval.training import get_layout, layout_for_tokenizer, run_export
 
+    if args.max_len < 1:
+        raise RRMError(f"--max-len must be at least 1, got {args.max_len}")
     if args.template:
         layout = get_layout(args.template)
     elif args.model:

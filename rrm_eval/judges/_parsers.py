@@ -1,9 +1,19 @@
 """Verdict parsers: pure functions from raw judge output to a typed result.
 
 Rules shared by every parser (learned from the field's mistakes):
-* bind to the LAST verdict in the text: an earlier mention inside the reasoning must not win;
+
+* bind to the LAST verdict in the text (after ``</think>``): an earlier mention inside the reasoning must not win,
+  also when it is on the same line ("[[A]] looks tempting at first, but on reflection my verdict is [[B]]" -> B;
+  "Assistant 1 is fluent but \\boxed{Assistant 2}" -> 2). A verdict is a marked label (``[[X]]`` or
+  ``\\boxed{...}``); plain words such as "Assistant 1" are never verdicts;
+* a verdict the text itself rejects is skipped: one right after "not", "rather than" or "instead of" on its line
+  ("I pick [[B]], not [[A]]" -> B);
+* ``ambiguous`` is only for a closing statement that names both labels without choosing: the binding verdict is
+  joined to a verdict of a different label by nothing but a connective on the same line -- "or", "and", "and/or",
+  "nor", "vs", "vs.", "versus", "/", "," or "&", or no text at all ("[[A]] or [[B]]", "[[A]] and [[B]] are equally
+  good", "[[A]]/[[B]]") -- or a single verdict names both ("\\boxed{Assistant 1 or Assistant 2}", "\\boxed{1, 2}",
+  "[[A or B]]"). Any other words between two verdicts (", but on reflection", ": I choose") decide for the later;
 * a verdict outside the offered labels is a failure (``invalid_label``), never a guess;
-* if the final verdict's line names both labels, the result is ``ambiguous``;
 * harmless near-misses (``\\boxed{\\text{Assistant 1}}``, ``[[ a ]]``, extra spaces) are accepted but recorded in
   ``lenient`` so their rate can be reported and the strict reading recovered.
 """
@@ -56,6 +66,35 @@ PARSERS: Registry[Parser] = Registry("parser")
 
 THINK_END = "</think>"
 
+# Between two verdicts on one line, text that joins them without choosing. Spaces but never a newline: a verdict on
+# a later line is a later statement, which binds.
+_CONNECTIVE = re.compile(r"[^\S\n]*(?:(?:and/or|or|and|nor|versus|vs)\b\.?|[,/&])?[^\S\n]*", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|rather than|instead of)[^\S\n]*[\"'(]?$", re.IGNORECASE)
+
+
+def _bind(text: str, spans: list[tuple[int, int]], keys: list[object]) -> tuple[int | None, bool]:
+    """The index of the binding verdict among ``spans`` (None when every verdict is rejected by a "not") and
+    whether it is ambiguous: joined by a bare connective to a verdict with another key (see the module rules)."""
+
+    def rejected(i: int) -> bool:
+        line_start = text.rfind("\n", 0, spans[i][0]) + 1
+        return bool(_NEGATION.search(text, line_start, spans[i][0]))
+
+    chosen = next((i for i in reversed(range(len(spans))) if not rejected(i)), None)
+    if chosen is None:
+        return None, False
+    named, j = {keys[chosen]}, chosen
+    while j > 0 and _CONNECTIVE.fullmatch(text, spans[j - 1][1], spans[j][0]):
+        j -= 1
+        named.add(keys[j])
+    return chosen, len(named) > 1
+
+
+def _line_of(text: str, start: int, end: int) -> str:
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    return text[line_start : None if line_end < 0 else line_end].strip()
+
 
 def _after_thinking(text: str, finish_reason: str, require_close: bool) -> tuple[str | None, ParseResult | None]:
     """Text after the last ``</think>``; a failure when thinking never closed."""
@@ -69,9 +108,10 @@ def _after_thinking(text: str, finish_reason: str, require_close: bool) -> tuple
     return text, None
 
 
-def _boxed_contents(text: str) -> list[tuple[int, str]]:
-    """All ``\\boxed{...}`` contents with brace matching (nested braces such as ``\\text{..}`` are kept)."""
-    out = []
+def _boxed_contents(text: str) -> list[tuple[int, int, str]]:
+    """All ``\\boxed{...}`` as (start, end, contents), with brace matching (nested braces such as ``\\text{..}`` are
+    kept); an unbalanced box is no verdict."""
+    out: list[tuple[int, int, str]] = []
     for m in re.finditer(r"\\boxed\s*\{", text):
         depth, i = 1, m.end()
         while i < len(text) and depth:
@@ -81,7 +121,7 @@ def _boxed_contents(text: str) -> list[tuple[int, str]]:
                 depth -= 1
             i += 1
         if depth == 0:
-            out.append((m.start(), text[m.end() : i - 1]))
+            out.append((m.start(), i, text[m.end() : i - 1]))
     return out
 
 
@@ -117,12 +157,24 @@ def make_boxed_parser(require_think_close: bool) -> Parser:
         tail, failure = _after_thinking(text, finish_reason, require_think_close)
         if failure:
             return failure
-        boxes = _boxed_contents(tail or "")
+        text = tail or ""
+        boxes = _boxed_contents(text)
         if not boxes:
             if finish_reason == "length":
                 return ParseResult(None, "truncated")
             return ParseResult(None, "no_verdict")
-        return _parse_assistant_label(boxes[-1][1])
+        readings = [_parse_assistant_label(content) for _, _, content in boxes]
+        # Boxes compare by what they say (1, 2, or their text when unreadable), so "\\boxed{2} or \\boxed{Assistant 2}"
+        # is one label named twice, not two.
+        keys: list[object] = [
+            r.verdict if r.ok else _normalise(c) for r, (_, _, c) in zip(readings, boxes, strict=True)
+        ]
+        chosen, ambiguous = _bind(text, [(start, end) for start, end, _ in boxes], keys)
+        if chosen is None:
+            return ParseResult(None, "no_verdict", extracted=_line_of(text, boxes[-1][0], boxes[-1][1]))
+        if ambiguous:
+            return ParseResult(None, "ambiguous", extracted=_line_of(text, boxes[chosen][0], boxes[chosen][1]))
+        return readings[chosen]
 
     return parse
 
@@ -133,6 +185,12 @@ PARSERS.add("boxed", make_boxed_parser(False), "last \\boxed{Assistant 1|2}; thi
 _BRACKET = re.compile(r"\[\[\s*([^\[\]]{1,20}?)\s*\]\]")
 
 
+def _names_several(key: str, labels: dict[str, Verdict]) -> bool:
+    """``[[A or B]]``, ``[[A/B]]``, ``[[A, B]]``: one bracket naming two different offered labels."""
+    parts = [p for p in re.split(r"\s*(?:\bAND/OR\b|\bOR\b|\bAND\b|\bVS\b\.?|[,/&])\s*", key) if p]
+    return len(parts) > 1 and all(p in labels for p in parts) and len(set(parts)) > 1
+
+
 def make_bracket_parser(labels: dict[str, Verdict]) -> Parser:
     """``[[X]]`` verdicts. ``labels`` maps the exact upper-case label to a verdict (e.g. ``{"A": 1, "B": 2}``)."""
 
@@ -140,19 +198,19 @@ def make_bracket_parser(labels: dict[str, Verdict]) -> Parser:
         tail, _ = _after_thinking(text, finish_reason, require_close=False)
         if "<think>" in text and THINK_END not in text:
             return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
-        matches = list(_BRACKET.finditer(tail or ""))
+        text = tail or ""
+        matches = list(_BRACKET.finditer(text))
         if not matches:
             return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
-        last = matches[-1]
+        keys: list[object] = [m.group(1).strip().upper() for m in matches]
+        chosen, ambiguous = _bind(text, [m.span() for m in matches], keys)
+        if chosen is None:
+            return ParseResult(None, "no_verdict", extracted=_line_of(text, *matches[-1].span()))
+        last = matches[chosen]
         content = last.group(1)
         key = content.strip().upper()
-        # Ambiguity: the final verdict's own line also names a different label.
-        line_start = tail.rfind("\n", 0, last.start()) + 1
-        line_end = tail.find("\n", last.end())
-        line = tail[line_start : None if line_end < 0 else line_end]
-        keys_in_line = {m.group(1).strip().upper() for m in _BRACKET.finditer(line)} & set(labels)
-        if len(keys_in_line) > 1:
-            return ParseResult(None, "ambiguous", extracted=line.strip())
+        if ambiguous or _names_several(key, labels):
+            return ParseResult(None, "ambiguous", extracted=_line_of(text, *last.span()))
         if key not in labels:
             return ParseResult(None, "invalid_label", extracted=content)
         note = None if content == key and last.group(0) == f"[[{key}]]" else f"accepted {last.group(0)!r}"

@@ -1,25 +1,30 @@
 """The driver interface: one small class per engine.
 
 A driver implements ``generate`` and ``score`` for *batches*; the :class:`~rrm_eval.models.Model` wrapper owns
-chunking, progress, token accounting and error capture, so no driver can forget them.
+chunking, progress, token accounting, request screening (empty and over-long inputs) and error capture, so no driver
+can forget them. Each driver declares the options it reads (``accepted_options``); they are checked once, here, when
+the driver is created.
 """
 
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError
+from rrm_eval.models._options import WRAPPER_OPTIONS, Option, check_options, looks_secret
 from rrm_eval.models._types import Completion, GenerateRequest, Message, SamplingParams, ScoreRequest, ScoreResult
 
 
 class Driver(ABC):
     """Base class of every backend.
 
-    Subclasses set ``prefix`` (the spec prefix, e.g. ``"hf"``) and are registered with
-    :func:`rrm_eval.models.register_driver`. ``target`` is the part of the spec after ``prefix:``; ``options`` are
-    typed keyword settings from the CLI (``--model-opt key=value``) or from code.
+    Subclasses set ``prefix`` (the spec prefix, e.g. ``"hf"``), declare ``accepted_options`` (merged along the class
+    hierarchy) and are registered with :func:`rrm_eval.models.register_driver`. ``target`` is the part of the spec
+    after ``prefix:``; ``options`` are the checked, typed keyword settings from the CLI (``--model-opt key=value``)
+    or from code.
     """
 
     prefix: ClassVar[str] = ""
@@ -27,10 +32,41 @@ class Driver(ABC):
     #: How many requests the wrapper hands over at once. Engines with their own scheduler (vLLM, servers) take the
     #: whole dataset; in-process HF batches are sized by the driver itself.
     preferred_batch: ClassVar[int] = 1 << 30
+    #: The options this class reads (a subclass adds to, or overrides, its bases' declarations).
+    accepted_options: ClassVar[Mapping[str, Option]] = {}
+    #: Tokens a score request needs beyond prompt + continuation (engines that must generate one token to score).
+    score_reserve: ClassVar[int] = 0
 
     def __init__(self, target: str, **options: Any) -> None:
         self.target = target
-        self.options = options
+        self.options: dict[str, Any] = type(self).check_options(options)
+
+    # -- options ----------------------------------------------------------------------------------------------
+    @classmethod
+    def option_table(cls) -> dict[str, Option]:
+        """Every option this driver accepts, from its whole class hierarchy."""
+        table: dict[str, Option] = {}
+        for klass in reversed(cls.__mro__):
+            table.update(getattr(klass, "accepted_options", None) or {})
+        return table
+
+    @classmethod
+    def engine_option_names(cls) -> frozenset[str] | None:
+        """Names handed on to the engine unchecked (vLLM's engine arguments); ``None`` = any name."""
+        return frozenset()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Typed, range-checked options, or an :class:`RRMError` naming the first bad one."""
+        return check_options(
+            options, cls.option_table(), cls.prefix or "model", cls.engine_option_names(), also_known=WRAPPER_OPTIONS
+        )
+
+    def opt(self, name: str) -> Any:
+        """The value of a declared option, or its declared default."""
+        if name in self.options:
+            return self.options[name]
+        return self.option_table()[name].default
 
     # -- identity ---------------------------------------------------------------------------------------------
     @property
@@ -46,6 +82,15 @@ class Driver(ABC):
     @abstractmethod
     def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         """Render chat messages to the exact prompt text this model expects."""
+
+    # -- what the wrapper screens requests with -------------------------------------------------------------
+    def context_length(self) -> int | None:
+        """Tokens the engine holds per sequence (prompt + generated), or None when unknown."""
+        return None
+
+    def count_tokens(self, text: str) -> int | None:
+        """Tokens ``text`` encodes to (no special tokens added), or None when this driver cannot count."""
+        return None
 
     # -- capabilities -----------------------------------------------------------------------------------------
     @abstractmethod
@@ -65,11 +110,15 @@ class TokenizerDriver(Driver):
     vLLM share the chat template handling and the no-special-tokens encoding (a rendered prompt already holds its
     BOS, so adding special tokens again would double it)."""
 
+    accepted_options: ClassVar[Mapping[str, Option]] = {
+        "name": Option("str", "the model name written into results files"),
+        "chat_template": Option("file", "a jinja chat template file used instead of the tokenizer's"),
+    }
     tokenizer: Any
 
     @property
     def name(self) -> str:
-        return self.options.get("name") or os.path.basename(os.path.normpath(self.target)) or self.target
+        return str(self.options.get("name") or os.path.basename(os.path.normpath(self.target)) or self.target)
 
     def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         if not self.tokenizer.chat_template:
@@ -77,15 +126,17 @@ class TokenizerDriver(Driver):
                 f"the tokenizer of {self.target!r} has no chat template",
                 hint="pass --model-opt chat_template=PATH.jinja, or use a judge that needs no template",
             )
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        return str(
+            self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
+        )
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def count_tokens(self, text: str) -> int | None:
+        return len(self._encode(text))
 
-_SECRET_WORDS = ("key", "token", "secret", "password", "authorization")
 
-
-def redact(options: dict[str, Any]) -> dict[str, Any]:
+def redact(options: Mapping[str, Any]) -> dict[str, Any]:
     """Options safe to write into run files: anything that looks like a credential is replaced."""
-    return {k: ("<redacted>" if any(w in k.lower() for w in _SECRET_WORDS) else v) for k, v in options.items()}
+    return {k: ("<redacted>" if looks_secret(k) else v) for k, v in options.items()}

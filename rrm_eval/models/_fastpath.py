@@ -108,7 +108,7 @@ class LeanDecoder:
 
     # -- shared pieces ----------------------------------------------------------------------------------------
     def kv_bytes_per_token(self) -> int:
-        return 2 * len(self.layers) * self.n_kv * self.head_dim * self.embed.weight.element_size()
+        return int(2 * len(self.layers) * self.n_kv * self.head_dim * self.embed.weight.element_size())
 
     def _tables(self, length: int) -> tuple[Any, Any]:
         """cos/sin for positions 0..length-1, computed by the model's own rotary module (scaling included)."""

@@ -13,12 +13,22 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval._seeding import stable_seed, text_hash
 from rrm_eval.models._base import Driver
-from rrm_eval.models._types import Completion, GenerateRequest, Message, SamplingParams, ScoreRequest, ScoreResult
+from rrm_eval.models._options import Option
+from rrm_eval.models._types import (
+    Completion,
+    FinishReason,
+    GenerateRequest,
+    Message,
+    SamplingParams,
+    ScoreRequest,
+    ScoreResult,
+)
 
 
 def render_jinja_chat(
@@ -33,20 +43,41 @@ def render_jinja_chat(
 
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
     env.globals["raise_exception"] = raise_exception
+    try:
+        return str(_render(env, template, messages, add_generation_prompt, bos_token, eos_token))
+    except TemplateError as exc:
+        raise RRMError(
+            f"the chat template failed on these messages: {exc}",
+            hint="check the roles the template allows, or pass --model-opt chat_template=PATH.jinja",
+        ) from exc
+
+
+def _render(
+    env: Any, template: str, messages: list[Message], add_generation_prompt: bool, bos_token: str, eos_token: str
+) -> Any:
     return env.from_string(template).render(
         messages=messages, add_generation_prompt=add_generation_prompt, bos_token=bos_token, eos_token=eos_token
     )
 
 
 class LlamaCppDriver(Driver):
-    """``llamacpp:/path/model.gguf``. Options: ``n_ctx`` (default: the model's, capped at 8192), ``n_threads``,
-    ``n_batch``, ``n_gpu_layers``, ``tokenizer`` (HF folder whose chat template and tokenizer to use),
-    ``chat_template`` (jinja file), ``seed``."""
+    """``llamacpp:/path/model.gguf``. Options: see ``accepted_options``."""
 
     prefix: ClassVar[str] = "llamacpp"
     description: ClassVar[str] = "llama-cpp-python in-process, GGUF files"
     # One sequence at a time: small chunks keep the journal close behind.
     preferred_batch: ClassVar[int] = 16
+    accepted_options: ClassVar[Mapping[str, Option]] = {
+        "name": Option("str", "the model name written into results files"),
+        "n_ctx": Option("int", "context length (0: the model's, capped at 8192)", 0, low=0),
+        "n_threads": Option("int", "CPU threads (default: llama.cpp's choice)", low=1),
+        "n_batch": Option("int", "prompt tokens per eval call", 512, low=1),
+        "n_gpu_layers": Option("int", "layers offloaded to the GPU (-1: all)", 0, low=-1),
+        "tokenizer": Option("str", "HF folder whose chat template and tokenizer to use"),
+        "chat_template": Option("file", "a jinja chat template file used instead of the GGUF's"),
+        "seed": Option("int", "engine seed (requests carry their own seeds)", 0, low=0, high=2**31 - 1),
+        "verbose": Option("bool", "llama.cpp's own logging", False),
+    }
 
     def __init__(self, target: str, **options: Any) -> None:
         super().__init__(target, **options)
@@ -64,15 +95,15 @@ class LlamaCppDriver(Driver):
 
     def _open(self, logits_all: bool) -> Any:
         opts = self.options
-        n_ctx = int(opts.get("n_ctx", 0))
+        n_ctx = int(self.opt("n_ctx"))
         kwargs: dict[str, Any] = dict(
             model_path=self.target,
             n_ctx=n_ctx,
-            n_batch=int(opts.get("n_batch", 512)),
-            n_gpu_layers=int(opts.get("n_gpu_layers", 0)),
-            seed=int(opts.get("seed", 0)),
+            n_batch=int(self.opt("n_batch")),
+            n_gpu_layers=int(self.opt("n_gpu_layers")),
+            seed=int(self.opt("seed")),
             logits_all=logits_all,
-            verbose=bool(opts.get("verbose", False)),
+            verbose=bool(self.opt("verbose")),
         )
         if opts.get("n_threads"):
             kwargs["n_threads"] = int(opts["n_threads"])
@@ -89,22 +120,33 @@ class LlamaCppDriver(Driver):
 
     @property
     def name(self) -> str:
-        return self.options.get("name") or os.path.splitext(os.path.basename(self.target))[0]
+        return str(self.options.get("name") or os.path.splitext(os.path.basename(self.target))[0])
+
+    def context_length(self) -> int | None:
+        return self.n_ctx
+
+    def count_tokens(self, text: str) -> int | None:
+        return len(self._encode(text))
 
     # -- prompts ----------------------------------------------------------------------------------------------
     def _chat_template(self) -> str | None:
         if self.options.get("chat_template"):
             with open(self.options["chat_template"], encoding="utf-8") as fh:
                 return fh.read()
-        return self.llm.metadata.get("tokenizer.chat_template")
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        return str(template) if template else None
 
     def _token_text(self, token_id: int) -> str:
-        return self.llm.detokenize([token_id], special=True).decode("utf-8", errors="replace") if token_id >= 0 else ""
+        if token_id < 0:
+            return ""
+        return str(self.llm.detokenize([token_id], special=True).decode("utf-8", errors="replace"))
 
     def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         if self._hf_tokenizer is not None and not self.options.get("chat_template"):
-            return self._hf_tokenizer.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=add_generation_prompt
+            return str(
+                self._hf_tokenizer.apply_chat_template(
+                    messages, tokenize=False, add_generation_prompt=add_generation_prompt
+                )
             )
         if not self._template:
             raise RRMError(
@@ -127,15 +169,8 @@ class LlamaCppDriver(Driver):
     # -- generation -------------------------------------------------------------------------------------------
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
         out: list[list[Completion]] = []
-        for r in requests:
+        for r in requests:  # the wrapper has screened empty and over-long prompts already
             ids = self._encode(r.prompt)
-            if not ids:
-                out.append([Completion("", "error", 0, 0, "empty prompt") for _ in range(params.n)])
-                continue
-            if len(ids) >= self.n_ctx:
-                msg = f"truncated input: {len(ids)} prompt tokens > {self.n_ctx - 1} usable context"
-                out.append([Completion("", "input_too_long", len(ids), 0, msg) for _ in range(params.n)])
-                continue
             max_tokens = max(1, min(params.max_new_tokens, self.n_ctx - len(ids)))
             runs = 1 if params.greedy else params.n
             group = [
@@ -148,24 +183,27 @@ class LlamaCppDriver(Driver):
     def _sample(self, ids: list[int], params: SamplingParams, max_tokens: int, seed: int) -> Completion:
         # Plain temperature / nucleus sampling like the other engines: llama.cpp's default top-k 40, min-p 0.05
         # and repetition penalty are switched off.
-        res = self.llm.create_completion(
-            prompt=ids,
-            max_tokens=max_tokens,
-            temperature=0.0 if params.greedy else params.temperature,
-            top_p=1.0 if params.greedy else params.top_p,
-            top_k=0,
-            min_p=0.0,
-            typical_p=1.0,
-            repeat_penalty=1.0,
-            seed=seed % (1 << 31),
-            stop=list(params.stop) or None,
-        )
+        try:
+            res = self.llm.create_completion(
+                prompt=ids,
+                max_tokens=max_tokens,
+                temperature=0.0 if params.greedy else params.temperature,
+                top_p=1.0 if params.greedy else params.top_p,
+                top_k=0,
+                min_p=0.0,
+                typical_p=1.0,
+                repeat_penalty=1.0,
+                seed=seed % (1 << 31),
+                stop=list(params.stop) or None,
+            )
+        except (RuntimeError, ValueError) as exc:  # a failed decode errors this request, not the chunk
+            return Completion("", "error", len(ids), 0, f"llama.cpp: {exc}")
         choice = res["choices"][0]
-        reason = "length" if choice.get("finish_reason") == "length" else "stop"
+        reason: FinishReason = "length" if choice.get("finish_reason") == "length" else "stop"
         n_gen = int(res["usage"]["completion_tokens"])
         if reason == "stop" and not params.stop:
             n_gen += 1  # llama.cpp leaves the EOS out of its count; the other engines count it
-        return Completion(choice["text"], reason, len(ids), n_gen)
+        return Completion(str(choice["text"]), reason, len(ids), n_gen)
 
     # -- scoring ----------------------------------------------------------------------------------------------
     def score(self, requests: list[ScoreRequest]) -> list[ScoreResult]:
@@ -175,19 +213,9 @@ class LlamaCppDriver(Driver):
             self._scorer = self._open(logits_all=True)
         sc = self._scorer
         out: list[ScoreResult] = []
-        for r in requests:
+        for r in requests:  # the wrapper has screened empty and over-long inputs already
             p_ids, c_ids = self._encode(r.prompt), self._encode(r.continuation)
-            if not c_ids:
-                out.append(ScoreResult([], [], len(p_ids), error="empty continuation"))
-                continue
-            if not p_ids:
-                out.append(ScoreResult([], [], 0, error="empty prompt"))
-                continue
             ids = p_ids + c_ids
-            if len(ids) > self.n_ctx:
-                msg = f"truncated input: {len(ids)} tokens > {self.n_ctx} context"
-                out.append(ScoreResult([], [], len(p_ids), error=msg))
-                continue
             fed = ids[:-1]  # the last token is only predicted
             keep = 0
             for a, b in zip(sc.input_ids[: sc.n_tokens], fed, strict=False):
@@ -196,7 +224,12 @@ class LlamaCppDriver(Driver):
                 keep += 1
             # Rows before `keep` still hold the logits of the shared prefix; eval() drops the KV cache after it.
             sc.n_tokens = keep
-            sc.eval(fed[keep:])
+            try:
+                sc.eval(fed[keep:])
+            except (RuntimeError, ValueError) as exc:  # a failed decode (e.g. KV cache full) errors this request
+                sc.n_tokens = 0  # nothing cached can be trusted after a failed eval
+                out.append(ScoreResult([], [], len(p_ids), error=f"llama.cpp: {exc}", failure="backend_error"))
+                continue
             rows = np.asarray(sc.scores[len(p_ids) - 1 : len(fed)], dtype=np.float64)
             shift = rows.max(axis=1, keepdims=True)
             logz = np.log(np.exp(rows - shift).sum(axis=1)) + shift[:, 0]

@@ -20,14 +20,16 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError
 from rrm_eval._seeding import stable_seed
 from rrm_eval.models._base import Driver
+from rrm_eval.models._options import Option
 from rrm_eval.models._types import (
     Completion,
+    FinishReason,
     GenerateRequest,
     Message,
     SamplingParams,
@@ -60,7 +62,9 @@ def _which_has_marker(prompt: str) -> int | None:
 
 
 def _preset(name: str) -> Respond:
-    kind, _, arg = name.partition(":")
+    kind, sep, arg = name.partition(":")
+    if sep and kind != "accuracy":
+        kind = name  # only accuracy takes an argument: "first:x" is no preset
     if kind == "first":
         return lambda p, s, seed: _VERDICT_1
     if kind == "second":
@@ -74,7 +78,7 @@ def _preset(name: str) -> Respond:
     if kind == "garbage":
         return lambda p, s, seed: "<think>\nhmm\n</think>\nBoth are fine."
     if kind in ("marker", "accuracy"):
-        p_right = float(arg) if arg else 1.0
+        p_right = _probability(name, arg) if kind == "accuracy" else 1.0
 
         def respond(p: str, s: int, seed: int) -> str:
             good = _which_has_marker(p)
@@ -91,10 +95,26 @@ def _preset(name: str) -> Respond:
     )
 
 
+def _probability(name: str, arg: str) -> float:
+    try:
+        p = float(arg)
+    except ValueError:
+        p = math.nan
+    if not 0.0 <= p <= 1.0:  # also refuses nan
+        raise RRMError(
+            f"scripted preset {name!r}: {arg!r} is not a probability",
+            hint="write scripted:accuracy:P with P between 0 and 1, e.g. scripted:accuracy:0.7",
+        )
+    return p
+
+
 class ScriptedDriver(Driver):
     prefix: ClassVar[str] = "scripted"
     description: ClassVar[str] = "deterministic scripted outputs for tests and benches"
     preferred_batch: ClassVar[int] = 4096
+    accepted_options: ClassVar[Mapping[str, Option]] = {
+        "delay": Option("float", "seconds of simulated work per request (interruption tests)", 0.0, low=0.0, high=60.0),
+    }
 
     def __init__(self, target: str, respond: Respond | None = None, **options: Any) -> None:
         super().__init__(target, **options)
@@ -111,15 +131,16 @@ class ScriptedDriver(Driver):
 
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
         self.calls += len(requests)
-        if self.options.get("delay"):
-            time.sleep(float(self.options["delay"]) * len(requests))
+        delay = float(self.opt("delay"))
+        if delay:
+            time.sleep(delay * len(requests))
         out = []
         for r in requests:
             group = []
             for s in range(params.n):
                 text = self._respond(r.prompt, s, params.seed)
                 words = len(text.split())
-                reason = (
+                reason: FinishReason = (
                     "length"
                     if words >= params.max_new_tokens or ("</think>" not in text and "<think>" in text)
                     else "stop"
@@ -132,7 +153,7 @@ class ScriptedDriver(Driver):
         """Log-probs derived from the same rule: the verdict the rule would emit gets the higher probability."""
         self.calls += len(requests)
         out = []
-        for r in requests:
+        for r in requests:  # the wrapper has screened empty prompts and continuations
             preferred = self._respond(r.prompt, 0, 0)
             first = _VERDICT_1 in preferred
             is_first = r.continuation.strip() in _FIRST_LABELS

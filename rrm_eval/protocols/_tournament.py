@@ -29,22 +29,22 @@ import contextlib
 import json
 import math
 from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError
+from rrm_eval._registry import Registry
 from rrm_eval._seeding import coin, stable_hash, stable_rng
 from rrm_eval.judges import Judge
-from rrm_eval.models import GenerateRequest, Model, ScoreRequest
-from rrm_eval.protocols._pairwise import PlannedCall, generation_records, logprob_record
-from rrm_eval.runs import JudgeRecord, RunJournal, record_key
+from rrm_eval.models import Model
+from rrm_eval.protocols._modes import PlannedCall, judge_calls
+from rrm_eval.runs import AdvanceRecord, JudgeRecord, Run, advance_key, record_key
 from rrm_eval.scoring import match_winner
-from rrm_eval.tasks import CandidateSet, PairwiseItem
+from rrm_eval.tasks import CandidateSet
 
-SCHEDULES = ("round-robin", "knockout", "swiss")
 #: Games per match: 1 (one seeded order), 2 (both orders), or best of an odd k (both orders first, then deciders).
 GAMES_PER_MATCH = (1, 2, 3, 5, 7, 9)
 #: Brackets shipped as package data (rrm_eval.ppe_dataset), by short name.
@@ -166,15 +166,24 @@ class TournamentConfig:
     save_prompts: bool = True
 
     def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise RRMError(f"unknown schedule {self.schedule!r}", hint=f"use one of {', '.join(SCHEDULES)}")
-        allowed = (1, 2) if self.schedule == "round-robin" else GAMES_PER_MATCH
+        schedule = SCHEDULES.get(self.schedule)  # unknown name -> did-you-mean error
+        allowed = schedule.games
+        unused = [
+            name
+            for name, value in (("bracket", self.bracket), ("final_size", self.final_size), ("rounds", self.rounds))
+            if value not in (None, 0) and name not in schedule.options
+        ]
+        if unused:
+            raise RRMError(f"{self.schedule} does not use {', '.join(unused)}", hint="leave it out for this schedule")
         if self.games not in allowed:
             raise RRMError(f"{self.schedule}: --games must be one of {allowed}, got {self.games}")
         if self.final_size and (self.final_size < 2 or self.final_size & (self.final_size - 1)):
             raise RRMError(f"--final-round-robin must be a power of two >= 2, got {self.final_size}")
         if self.rounds is not None and self.rounds < 1:
             raise RRMError(f"--rounds must be at least 1, got {self.rounds}")
+        from rrm_eval.protocols._pairwise import check_sampling_overrides
+
+        check_sampling_overrides(self.temperature, self.top_p, self.max_new_tokens)
 
     def describe(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "bracket"}
@@ -219,15 +228,24 @@ def _canonical(cs: CandidateSet, a: str, b: str) -> tuple[str, str]:
 
 
 Planner = Generator[list[GamePlan], Mapping[str, Outcome], None]
+#: Where a schedule puts its match decisions; the runner journals them after each round.
+AdvanceLog = list[AdvanceRecord]
 
 
 def _play(
-    cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, pairs: Sequence[tuple[str, str]]
+    cs: CandidateSet,
+    cfg: TournamentConfig,
+    log: AdvanceLog,
+    phase: str,
+    rnd: int,
+    pairs: Sequence[tuple[str, str]],
 ) -> Generator[list[GamePlan], Mapping[str, Outcome], dict[tuple[str, str], str]]:
-    """Play matches and return who advanced from each. ``games`` 1 or 2: one batch. Best of k (odd k >= 3): first
-    the (k+1)/2 games a side needs, then, batch by batch, only the games still needed by undecided matches."""
+    """Play matches and return who advanced from each (also journaled through ``log``). ``games`` 1 or 2: one
+    batch. Best of k (odd k >= 3): first the (k+1)/2 games a side needs, then, batch by batch, only the games still
+    needed by undecided matches."""
     pairs = [_canonical(cs, a, b) for a, b in pairs]
     outcomes: dict[tuple[str, str], list[Outcome]] = {p: [] for p in pairs}
+    game_keys: dict[tuple[str, str], list[str]] = {p: [] for p in pairs}
     best_of = cfg.games if cfg.games >= 3 else None
     need = (cfg.games + 1) // 2 if best_of else cfg.games
     pending = list(pairs)
@@ -241,8 +259,14 @@ def _play(
         results = yield [g for gs in batch.values() for g in gs]
         for p, gs in batch.items():
             outcomes[p].extend(results[g.key] for g in gs)
+            game_keys[p].extend(g.key for g in gs)
         pending = [] if best_of is None else [p for p in pending if _undecided(p, outcomes[p], best_of)]
-    return {p: match_winner(*p, o, cfg.seed, f"{cs.id}|{phase}{rnd}|{p[0]}|{p[1]}") for p, o in outcomes.items()}
+    won = {}
+    for p, o in outcomes.items():
+        match_id = f"{cs.id}|{phase}{rnd}|{p[0]}|{p[1]}"
+        won[p] = match_winner(*p, o, cfg.seed, match_id)
+        log.append(AdvanceRecord(advance_key(match_id), match_id, cs.id, won[p], game_keys[p]))
+    return won
 
 
 def _undecided(pair: tuple[str, str], played: list[Outcome], best_of: int) -> bool:
@@ -255,11 +279,11 @@ def _round_robin_games(cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd:
     yield [_game(cs, cfg, phase, rnd, *_canonical(cs, x, y), g) for x, y in combinations(ids, 2) for g in range(games)]
 
 
-def round_robin(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
+def round_robin(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
     yield from _round_robin_games(cs, cfg, "rr", 1, [c.id for c in cs.candidates])
 
 
-def knockout(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
+def knockout(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
     ids = [c.id for c in cs.candidates]
     if cfg.bracket is not None:
         cfg.bracket.check_covers(cs)
@@ -273,15 +297,15 @@ def knockout(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
     rnd = 1
     while len(slots) > stop_at:
         pairs = list(zip(slots[::2], slots[1::2], strict=True))
-        played = [(a, b) for a, b in pairs if a is not None and b is not None]
-        won = yield from _play(cs, cfg, "ko", rnd, played)
+        matches = [(a, b) for a, b in pairs if a is not None and b is not None]
+        won = yield from _play(cs, cfg, log, "ko", rnd, matches)
         slots = [a if b is None else b if a is None else won[_canonical(cs, a, b)] for a, b in pairs]
         rnd += 1
     if stop_at > 1:
         yield from _round_robin_games(cs, cfg, "final", rnd, [s for s in slots if s is not None])
 
 
-def swiss(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
+def swiss(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
     ids = [c.id for c in cs.candidates]
     rounds = cfg.rounds or math.ceil(math.log2(len(ids))) + 1
     points = dict.fromkeys(ids, 0.0)
@@ -300,30 +324,65 @@ def swiss(cs: CandidateSet, cfg: TournamentConfig) -> Planner:
             a = pool.pop(0)
             j = next((i for i, b in enumerate(pool) if frozenset((a, b)) not in met), 0)
             pairs.append((a, pool.pop(j)))
-        won = yield from _play(cs, cfg, "sw", rnd, pairs)
+        won = yield from _play(cs, cfg, log, "sw", rnd, pairs)
         for (a, b), w in won.items():
             points[w] += 1.0
             met.add(frozenset((a, b)))
 
 
-PLANNERS: dict[str, Callable[[CandidateSet, TournamentConfig], Planner]] = {
-    "round-robin": round_robin,
-    "knockout": knockout,
-    "swiss": swiss,
-}
+@dataclass(frozen=True)
+class Schedule:
+    """A tournament schedule: its planner, the options it reads, the games per match it allows, how many judge calls
+    a set of n candidates needs, the rating it is reported by, and whether its matches decide who goes on (then each
+    decision is journaled as an :class:`~rrm_eval.runs.AdvanceRecord`)."""
+
+    name: str
+    planner: Callable[[CandidateSet, TournamentConfig, AdvanceLog], Planner]
+    games: tuple[int, ...]
+    expected: Callable[[int, TournamentConfig], int]
+    primary: str
+    options: tuple[str, ...] = ()  # TournamentConfig fields beyond games/seed/sampling that it reads
+    advances: bool = False
+    help: str = ""
+
+
+def _calls_per_match(cfg: TournamentConfig) -> int:
+    return cfg.games if cfg.games <= 2 else (cfg.games + 1) // 2
+
+
+def _rr_expected(n: int, cfg: TournamentConfig) -> int:
+    return n * (n - 1) // 2 * _calls_per_match(cfg)
+
+
+def _ko_expected(n: int, cfg: TournamentConfig) -> int:
+    k = cfg.final_size
+    if k and k < n:
+        return ((n - k) + k * (k - 1) // 2) * _calls_per_match(cfg)
+    return (n - 1) * _calls_per_match(cfg)
+
+
+def _swiss_expected(n: int, cfg: TournamentConfig) -> int:
+    return (cfg.rounds or math.ceil(math.log2(n)) + 1) * (n // 2) * _calls_per_match(cfg)
+
+
+SCHEDULES: Registry[Schedule] = Registry("schedule")
+for _s in (
+    Schedule("round-robin", round_robin, (1, 2), _rr_expected, "elo", help="every pair once (published Elo setting)"),
+    Schedule(
+        "knockout", knockout, GAMES_PER_MATCH, _ko_expected, "knockout", ("bracket", "final_size"), True,
+        "single elimination, N-1 matches",
+    ),
+    Schedule(
+        "swiss", swiss, GAMES_PER_MATCH, _swiss_expected, "bradley-terry", ("rounds",), True,
+        "R rounds pairing equal scores",
+    ),
+):  # fmt: skip
+    SCHEDULES.add(_s.name, _s, _s.help)
 
 
 def expected_games(n: int, cfg: TournamentConfig) -> int:
     """Judge calls for one set of n candidates (for best of k, the (k+1)/2 games a match needs at least)."""
-    g = cfg.games if cfg.games <= 2 else (cfg.games + 1) // 2
-    if cfg.schedule == "round-robin":
-        return n * (n - 1) // 2 * g
-    if cfg.schedule == "swiss":
-        return (cfg.rounds or math.ceil(math.log2(n)) + 1) * (n // 2) * g
-    k = cfg.final_size
-    if k and k < n:
-        return ((n - k) + k * (k - 1) // 2) * g
-    return (n - 1) * g
+    return SCHEDULES.get(cfg.schedule).expected(n, cfg)
 
 
 # -- records ---------------------------------------------------------------------------------------------------------
@@ -335,113 +394,80 @@ def record_winner(record: JudgeRecord | Mapping[str, Any]) -> Outcome:
         return None
     if verdict == "tie":
         return "draw"
-    return meta["first"] if int(verdict) == 1 else meta["second"]
+    return str(meta["first"] if int(verdict) == 1 else meta["second"])
 
 
 def _planned_call(plan: GamePlan, cs: CandidateSet, judge: Judge, model: Model) -> PlannedCall:
     texts = {c.id: c.text for c in cs.candidates}
     meta = {"set": cs.id, "phase": plan.phase, "round": plan.round, "game": plan.game, "x": plan.x, "y": plan.y}
     meta.update(first=plan.first, second=plan.second)
-    item = PairwiseItem(
-        plan.match_id, cs.subset or "candidates", cs.question, texts[plan.first], texts[plan.second], meta
+    messages = judge.messages(cs.question, texts[plan.first], texts[plan.second])
+    return PlannedCall(
+        plan.match_id, cs.subset or "candidates", plan.order, messages, model.render(messages), meta, plan.game
     )
-    prompt = model.render(judge.messages(cs.question, texts[plan.first], texts[plan.second]))
-    return PlannedCall(item, plan.order, prompt)
 
 
 def _judge_games(
-    plans: Sequence[GamePlan],
-    sets: Mapping[str, CandidateSet],
-    judge: Judge,
-    model: Model,
-    cfg: TournamentConfig,
-    journal: RunJournal,
+    plans: Sequence[GamePlan], sets: Mapping[str, CandidateSet], judge: Judge, cfg: TournamentConfig, run: Run,
     done: dict[str, Outcome],
-    advance: Callable[[int], None] | None,
-) -> int:
+) -> int:  # fmt: skip
     written = 0
-
-    def keep(recs: list[JudgeRecord], batch: Sequence[GamePlan]) -> None:
-        nonlocal written
-        recs = [replace(r, key=p.key, sample=p.game) for r, p in zip(recs, batch, strict=True)]
-        written += journal.append(recs)
-        done.update((r.key, record_winner(r)) for r in recs)
-        if advance:
-            advance(len(recs))
-
+    model = run.model
     # Games of one index share sampling settings: game g samples with seed + g, so a decider shown in game 0's order
     # is a fresh sample, not a replay (a deterministic judge, e.g. logprob or temperature 0, replays it anyway).
     for g in sorted({p.game for p in plans}):
         batch = [p for p in plans if p.game == g]
         calls = [_planned_call(p, sets[p.set_id], judge, model) for p in batch]
-        if judge.mode == "logprob":
-            requests = [
-                ScoreRequest(c.prompt, label, key=p.key)
-                for c, p in zip(calls, batch, strict=True)
-                for label in judge.labels
-            ]
-            chunk = model.chunk_size + model.chunk_size % 2  # both labels of a game in one chunk
-            for start, res in model.iter_score(requests, chunk_size=chunk):
-                i0 = start // 2
-                recs = [
-                    logprob_record(calls[i0 + j // 2], judge, res[j], res[j + 1], cfg.save_prompts)
-                    for j in range(0, len(res), 2)
-                ]
-                keep(recs, batch[i0 : i0 + len(recs)])
-            continue
         params = judge.sampling_params(
             cfg.seed + g, n=1, temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens
         )
-        requests = [GenerateRequest(c.prompt, key=p.key) for c, p in zip(calls, batch, strict=True)]
-        for start, groups in model.iter_generate(requests, params):
-            recs = [
-                generation_records(calls[start + j], judge, grp[:1], cfg.save_prompts)[0]
-                for j, grp in enumerate(groups)
-            ]
-            keep(recs, batch[start : start + len(recs)])
+        for finished, recs in judge_calls(calls, judge, model, params, cfg.save_prompts):
+            written += run.append(recs)
+            done.update((r.key, record_winner(r)) for r in recs)
+            run.advance(finished)
     return written
 
 
-def run_tournament(
-    sets: Sequence[CandidateSet],
-    judge: Judge,
-    model: Model | Callable[[], Model],
-    cfg: TournamentConfig,
-    journal: RunJournal,
-    done: dict[str, Outcome],
-    advance: Callable[[int], None] | None = None,
-) -> int:
-    """Play every set's schedule, one round of all sets per batch; judge only games whose key is not in ``done``
-    (key -> outcome of records already journaled, updated in place). ``model`` may be a callable that loads it: it
-    is called only when some game is pending, so a finished run replays without loading a model. Returns the number
-    of records written."""
+def run_tournament(sets: Sequence[CandidateSet], judge: Judge, cfg: TournamentConfig, run: Run) -> int:
+    """Play every set's schedule, one round of all sets per batch; judge only games whose key is not saved in
+    ``run`` (finished rounds replay from their records, so a finished run never loads a model). Each match decision
+    of an advancing schedule is journaled once. Returns the number of game records written."""
+    ids = {cs.id for cs in sets}
+    done: dict[str, Outcome] = {
+        r["key"]: record_winner(r)
+        for r in run.existing
+        if r.get("kind", "judge") == "judge" and (r.get("meta") or {}).get("set") in ids
+    }
     by_id = {cs.id: cs for cs in sets}
-    planners = {cs.id: PLANNERS[cfg.schedule](cs, cfg) for cs in sets}
+    schedule = SCHEDULES.get(cfg.schedule)
+    log: AdvanceLog = []
+    planners = {cs.id: schedule.planner(cs, cfg, log) for cs in sets}
     batch = {sid: next(gen) for sid, gen in planners.items()}
-    resolved = model if isinstance(model, Model) else None
+    total = sum(schedule.expected(len(cs.candidates), cfg) for cs in sets)
+    run.start_progress(total, min(len(done), total))
     written = 0
     while batch:
         todo = [p for plans in batch.values() for p in plans if p.key not in done]
         if todo:
-            if resolved is None:
-                resolved = model()  # type: ignore[operator]
-            written += _judge_games(todo, by_id, judge, resolved, cfg, journal, done, advance)
+            written += _judge_games(todo, by_id, judge, cfg, run, done)
         following = {}
         for sid, plans in batch.items():
             with contextlib.suppress(StopIteration):  # the schedule is over for this set
                 following[sid] = planners[sid].send({p.key: done[p.key] for p in plans})
+        run.append(log)  # decisions are not judge calls: not counted in the return value
+        log.clear()
         batch = following
     return written
 
 
 __all__ = [
     "GAMES_PER_MATCH",
-    "PLANNERS",
     "SCHEDULES",
     "SHIPPED_BRACKETS",
     "Bracket",
     "GamePlan",
     "Outcome",
+    "Schedule",
     "TournamentConfig",
     "expected_games",
     "knockout",

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError
-from rrm_eval.runs._records import JudgeRecord
+from rrm_eval.runs._identity import check_resumable
+from rrm_eval.runs._records import _Record
 
 RECORDS = "records.jsonl"
 SPEC = "spec.json"
@@ -41,10 +42,14 @@ def read_json(path: Path) -> Any:
         raise RRMError(f"{path} is not valid JSON: {exc}") from exc
 
 
-def load_records(path: Path, repair: bool = False, drop: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def load_records(
+    path: Path, repair: bool = False, drop: tuple[str, ...] = (), kind: str | None = None
+) -> list[dict[str, Any]]:
     """Records in file order; duplicates of a key keep the first. A torn final line is dropped (and, with
     ``repair``, cut from the file so appends start on a clean line). ``drop`` names bulky fields (``prompt``,
-    ``raw``) to leave out, so scoring a run with long judge outputs holds only what scoring reads."""
+    ``raw``) to leave out, so scoring a run with long judge outputs holds only what scoring reads. ``kind`` keeps
+    only records of that kind (``judge``, ``sample``, ``advance``; lines from before records carried a kind
+    count as any kind)."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -66,11 +71,17 @@ def load_records(path: Path, repair: bool = False, drop: tuple[str, ...] = ()) -
         except json.JSONDecodeError as exc:
             if pos >= len(data):
                 break  # torn last line that happens to end in a newline
-            raise RRMError(f"{path}: corrupt record before byte {pos} ({exc.msg})", hint="restore the file from backup") from exc
+            raise RRMError(
+                f"{path}: corrupt record before byte {pos} ({exc.msg})", hint="restore the file from backup"
+            ) from exc
         good_end = pos
-        if rec.get("key") in seen:
+        if not isinstance(rec, dict) or not isinstance(rec.get("key"), str):
+            raise RRMError(f"{path}: line ending at byte {pos} is not a record (no key)", hint="restore the file")
+        if rec["key"] in seen:
             continue
         seen.add(rec.get("key"))
+        if kind is not None and rec.get("kind", kind) != kind:
+            continue
         for name in drop:
             rec.pop(name, None)
         out.append(rec)
@@ -96,12 +107,14 @@ class RunJournal:
         spec_path = self.dir / SPEC
         if spec_path.exists():
             old = read_json(spec_path)
-            if old.get("fingerprint") != spec.get("fingerprint"):
-                raise RRMError(
-                    f"{self.dir} holds a run with different settings (fingerprint {old.get('fingerprint')} != "
-                    f"{spec.get('fingerprint')})",
-                    hint="use another --run-dir, or the exact settings of that run to resume it",
-                )
+            if not isinstance(old, dict):
+                raise RRMError(f"{spec_path} is not a run spec", hint="use another --run-dir")
+            check_resumable(self.dir, old, str(spec.get("fingerprint")))
+        elif self.records_path.exists() and self.records_path.stat().st_size:
+            raise RRMError(
+                f"{self.dir} holds records but no spec.json: the settings they were made with are unknown",
+                hint="use another --run-dir (or restore its spec.json)",
+            )
         write_json(spec_path, spec)
         return load_records(self.records_path, repair=True, drop=drop)
 
@@ -118,10 +131,10 @@ class RunJournal:
                 f"another rrm-eval process is writing {self.dir}", hint="wait for it to finish, or stop it first"
             ) from None
 
-    def append(self, records: Iterable[JudgeRecord | dict[str, Any]]) -> int:
+    def append(self, records: Iterable[_Record | dict[str, Any]]) -> int:
         lines = []
         for r in records:
-            d = r.to_dict() if isinstance(r, JudgeRecord) else r
+            d = r.to_dict() if isinstance(r, _Record) else r
             lines.append(json.dumps(d, ensure_ascii=False) + "\n")
         if not lines:
             return 0

@@ -45,13 +45,20 @@ def _winner_of(rec: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:
         return None
     if v == "tie":
         return "draw"
-    return meta["first"] if int(v) == 1 else meta["second"]
+    winner: str = meta["first"] if int(v) == 1 else meta["second"]
+    return winner
 
 
-def rival_rows(records: Iterable[Mapping[str, Any]], sets: Sequence[CandidateSet], run_seed: int) -> list[dict]:
+def rival_rows(
+    records: Iterable[Mapping[str, Any]],
+    sets: Sequence[CandidateSet],
+    run_seed: int,
+    advanced: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """One row per game record of the given sets, sorted by (set, round, key) so a resumed run gives the same table
-    as an uninterrupted one. Knockout and Swiss rows also carry ``advanced``: who went on from that match, decided
-    exactly as the run decided it (:func:`match_winner` with the run's seed)."""
+    as an uninterrupted one. Knockout and Swiss rows also carry ``advanced``: who went on from that match, as the
+    run journaled it (``advanced``: match id -> winner, from the run's advance records); runs made before
+    decisions were journaled are decided again exactly as the run did (:func:`match_winner` with the run's seed)."""
     index = {cs.id: i for i, cs in enumerate(sets)}
     questions = {cs.id: cs.question for cs in sets}
     rows = []
@@ -82,12 +89,14 @@ def rival_rows(records: Iterable[Mapping[str, Any]], sets: Sequence[CandidateSet
             }
         )
     rows.sort(key=lambda row: (index[row["set_id"]], row["round"], row["key"]))
-    matches: dict[str, list[dict]] = defaultdict(list)
+    matches: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["phase"] in _ADVANCING:
             matches[row["match_id"]].append(row)
     for mid, games in matches.items():
-        went_on = match_winner(games[0]["x"], games[0]["y"], [g["winner"] for g in games], run_seed, mid)
+        went_on = (advanced or {}).get(mid) or match_winner(
+            games[0]["x"], games[0]["y"], [g["winner"] for g in games], run_seed, mid
+        )
         for g in games:
             g["advanced"] = went_on
     return rows
@@ -223,7 +232,7 @@ def best_of_n(
         counts.update(s["games"])
     failures = Counter(r["failure"] for r in rows if r.get("failure"))
     read = [r for r in rows if r.get("verdict") in (1, 2)]
-    policy_tokens = [c.meta.get("completion_tokens") for cs in sets for c in cs.candidates]
+    policy_tokens: list[Any] = [c.meta.get("completion_tokens") for cs in sets for c in cs.candidates]
     return {
         "n_sets": n,
         "candidates_per_set": sorted({len(cs.candidates) for cs in sets}),

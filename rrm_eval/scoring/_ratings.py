@@ -11,8 +11,9 @@ the two agree to the last bit (tested).
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -121,7 +122,9 @@ def _bt_arrays(games: Sequence[Game], players: Sequence[str]) -> tuple[list[str]
 def _bt_fit(n: int, xs: np.ndarray, ys: np.ndarray, sx: np.ndarray, l2: float) -> np.ndarray:
     """Minimise the penalised negative log-likelihood with scipy's trust-region Newton method and the exact
     Hessian: the problem is convex, so it converges in a handful of steps (L-BFGS-B needs ~10x longer here)."""
-    from scipy.optimize import minimize
+    # Through import_module: scipy ships no type stubs, so its functions are Any either way, and this stays right
+    # whether or not a checker has scipy-stubs or an ignore_missing_imports setting.
+    minimize: Callable[..., Any] = importlib.import_module("scipy.optimize").minimize
 
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         d = theta[xs] - theta[ys]
@@ -148,8 +151,9 @@ def _bt_fit(n: int, xs: np.ndarray, ys: np.ndarray, sx: np.ndarray, l2: float) -
             ok = False
         if not ok:  # quasi-Newton with a line search: slower, but it never leaves the descent direction
             res = minimize(objective, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 10_000})
-    theta = res.x
-    return theta - theta.mean()  # ratings are defined up to a constant: centre them
+    theta: np.ndarray = res.x
+    centred: np.ndarray = theta - theta.mean()
+    return centred  # ratings are defined up to a constant: centre them
 
 
 def bradley_terry(
@@ -207,7 +211,7 @@ def select_winner(
     if not scores:
         raise RRMError("cannot pick a winner among no candidates")
 
-    def rank(p: str) -> tuple:
+    def rank(p: str) -> tuple[float | str, ...]:
         keys = [-round(scores[p], 9)] + [-round(t.get(p, 0.0), 9) for t in tiebreaks]
         return (*keys, stable_hash("winner-tiebreak", *salt, p))
 

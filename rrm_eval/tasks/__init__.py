@@ -1,10 +1,13 @@
 """Tasks: data sources turned into items, with each benchmark's scoring rule."""
 
+from pathlib import Path
+
+from rrm_eval._errors import UnknownNameError
 from rrm_eval.tasks import (
     _ppe,  # noqa: F401  (registers the PPE correctness-pairs task)
     _rewardbench,  # noqa: F401  (registers the RewardBench tasks)
 )
-from rrm_eval.tasks._base import TASKS, LoadedItems, PairwiseTask, TaskOptions, register_task, select
+from rrm_eval.tasks._base import TASKS, LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._candidates import (  # candidate sets for tournaments
     CANDIDATE_FORMATS,
     LoadedCandidates,
@@ -19,9 +22,29 @@ from rrm_eval.tasks._items import Candidate, CandidateSet, PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
 from rrm_eval.tasks._rewardbench import SECTION_WEIGHTS, SECTIONS, SUBSET_COUNTS, section_scores
 
+_DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".parquet", ".csv", ".tsv", ".gz")
+
+
+def _looks_like_path(name: str) -> bool:
+    try:
+        exists = Path(name).exists()
+    except (OSError, ValueError):
+        exists = False
+    return exists or "/" in name or "\\" in name or name.lower().endswith(_DATA_SUFFIXES)
+
 
 def get_task(name: str) -> PairwiseTask:
-    return TASKS.get(name)
+    """The registered task ``name``. A file path given as the task name (``--dataset my.jsonl``) is the common slip:
+    the error says the file goes to ``--data`` and keeps the did-you-mean list of task names."""
+    try:
+        return TASKS.get(name)
+    except UnknownNameError as exc:
+        if not _looks_like_path(name):
+            raise
+        exc.message = f"{exc.message}: that looks like a data file, and --dataset/--task takes a task name"
+        exc.args = (exc.message,)
+        exc.hint = f"a data file goes to --data, e.g. --dataset rewardbench --data {name}; {exc.hint}"
+        raise
 
 
 __all__ = [
@@ -35,6 +58,7 @@ __all__ = [
     "PairwiseItem",
     "PairwiseTask",
     "TaskOptions",
+    "check_limit",
     "fingerprint_rows",
     "get_task",
     "load_hub",

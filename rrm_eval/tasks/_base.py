@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from rrm_eval._errors import RRMError
+from rrm_eval._errors import RRMError, UnknownNameError
 from rrm_eval._registry import Registry
 from rrm_eval.tasks._items import PairwiseItem
 
@@ -60,21 +60,44 @@ def register_task(task: PairwiseTask) -> PairwiseTask:
     return task
 
 
-def select(
-    items: list[PairwiseItem], options: TaskOptions, known_subsets: list[str] | None = None
-) -> list[PairwiseItem]:
-    """Apply ``--subsets`` and ``--limit`` (in that order) with clear errors for unknown subsets."""
-    if options.subsets:
-        present = sorted({i.subset for i in items} | set(known_subsets or []))
-        unknown = [s for s in options.subsets if s not in present]
-        if unknown:
-            from rrm_eval._errors import UnknownNameError
+def check_limit(limit: int | None, flag: str = "--limit") -> None:
+    """``--limit`` must keep at least one item: 0 or a negative number is a usage mistake, refused before any data is
+    read (``items[:0]`` would run nothing and ``items[:-1]`` silently drop the last item)."""
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise RRMError(
+            f"{flag} must be a whole number of at least 1, got {limit!r}",
+            hint=f"pass {flag} N with N >= 1, or omit it to keep every item",
+        )
 
-            raise UnknownNameError("subset", unknown[0], present)
+
+def select(
+    items: list[PairwiseItem], options: TaskOptions, known_subsets: list[str] | None = None, source: str = ""
+) -> list[PairwiseItem]:
+    """Apply ``--subsets`` and ``--limit`` (in that order) with clear errors for unknown subsets and for a selection
+    that leaves nothing to judge (a run over zero items would print a score of nothing)."""
+    check_limit(options.limit)
+    where = f"{source}: " if source else ""
+    present = sorted({i.subset for i in items})
+    if options.subsets:
+        valid = sorted(set(present) | set(known_subsets or []))
+        unknown = [s for s in options.subsets if s not in valid]
+        if unknown:
+            raise UnknownNameError("subset", unknown[0], valid)
         wanted = set(options.subsets)
         items = [i for i in items if i.subset in wanted]
+        if not items:
+            raise RRMError(
+                f"{where}--subsets {','.join(options.subsets)} leaves no items: the data has no rows in "
+                f"{'that subset' if len(options.subsets) == 1 else 'those subsets'}",
+                hint=f"subsets present in the data: {', '.join(present) or '(none)'}",
+            )
+    if not items:
+        raise RRMError(
+            f"{where}no items to judge: the data yields no valid pairs",
+            hint="check that it is the right file for this task",
+        )
     if options.limit is not None:
-        if options.limit < 1:
-            raise RRMError(f"--limit must be at least 1, got {options.limit}")
         items = items[: options.limit]
     return items

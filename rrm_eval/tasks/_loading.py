@@ -1,9 +1,15 @@
-"""Reading rows from local files (json, jsonl, parquet) or the Hugging Face hub, with row-level validation."""
+"""Reading rows from local files (json, jsonl, parquet) or the Hugging Face hub, with row-level validation.
+
+:func:`read_rows` returns a list of row objects or raises :class:`RRMError` naming the file (and the line, index,
+column or byte offset) — never a bare ``UnicodeDecodeError`` / ``ArrowInvalid`` traceback, and never a half-read
+list that would be scored as if it were the data. Accepted encodings: UTF-8, UTF-8 with a BOM, and UTF-16 with a
+BOM (what Windows editors and Excel write); anything else is refused rather than guessed.
+"""
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,60 +18,179 @@ from rrm_eval._seeding import stable_hash
 
 Row = dict[str, Any]
 
+_REENCODE = "re-save the file as UTF-8 (e.g. `iconv -f <its encoding> -t UTF-8 in > out`)"
+_JSON_FORMS = 'a JSON list of row objects, {"rows": [...]}, or columns {"col": [v1, v2, ...]} of equal length'
 
-def read_rows(path: str | Path) -> list[Row]:
-    """All rows of a local .jsonl / .json / .parquet file."""
+
+def read_rows(path: str | Path, *, allow_empty: bool = False) -> list[Row]:
+    """All rows of a local .jsonl / .json / .parquet file, each a ``dict`` keyed by column name.
+
+    An empty file (no rows) is an error unless ``allow_empty``: a run over zero rows would report a score of
+    nothing as if it were a result."""
     p = Path(path)
-    if not p.is_file():
+    try:
+        is_dir, is_file = p.is_dir(), p.is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL byte: no such file either way
+        is_dir = is_file = False
+    if is_dir:
+        raise RRMError(
+            f"data file {str(path)!r} is a directory", hint="pass the path of a .jsonl, .json or .parquet file"
+        )
+    if not is_file:
         raise RRMError(f"data file {str(path)!r} does not exist", hint="check the path, or omit --data to use the hub")
-    suffix = "".join(p.suffixes[-2:]) if p.suffix == ".gz" else p.suffix
+    suffix = p.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        return list(_iter_jsonl(p))
-    if suffix == ".json":
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        rows = _jsonl_rows(p, _read_text(p))
+    elif suffix == ".json":
+        rows = _json_rows(p, _read_text(p))
+    elif suffix == ".parquet":
+        rows = _parquet_rows(p)
+    else:
+        shown = "".join(p.suffixes[-2:]) or "(none)"
+        raise RRMError(f"{p}: unsupported file type {shown!r}", hint="use .jsonl, .json or .parquet")
+    if not rows and not allow_empty:
+        raise RRMError(
+            f"{p}: the file holds no rows", hint="check that it is the right file and that it was fully written"
+        )
+    return rows
+
+
+def _read_text(p: Path) -> str:
+    """The file's text. BOMs decide UTF-8-sig / UTF-16; otherwise strict UTF-8, so a Latin-1 or cp1252 file is
+    refused with the offset of its first bad byte instead of being read as mojibake."""
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise RRMError(f"{p}: cannot read the file ({exc.strerror or exc})", hint="check its permissions") from exc
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, body = "utf-8", data[len(codecs.BOM_UTF8) :]
+        offset = len(codecs.BOM_UTF8)
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16-le" if data.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"
+        body, offset = data[2:], 2
+    else:
+        encoding, body, offset = "utf-8", data, 0
+    try:
+        return body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        label = "UTF-8" if encoding == "utf-8" else "UTF-16 (it starts with a UTF-16 byte-order mark)"
+        raise RRMError(
+            f"{p}: not valid {label}: bad byte(s) at byte offset {exc.start + offset} ({exc.reason})",
+            hint=_REENCODE,
+        ) from exc
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` whose every failure is a ``ValueError``: deep nesting raises RecursionError and huge integer
+    literals a plain ValueError (Python's int-digits limit), neither of them a JSONDecodeError."""
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's kind in JSON's own words, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _json_rows(p: Path, text: str) -> list[Row]:
+    if not text.strip():
+        raise RRMError(f"{p}: the file is empty", hint=f"a .json data file holds {_JSON_FORMS}")
+    try:
+        data = _loads(text)
+    except ValueError as exc:
+        raise RRMError(
+            f"{p}: not valid JSON ({exc})", hint="fix the file, or save it as one JSON object per line (.jsonl)"
+        ) from exc
+    if isinstance(data, dict):
+        if "rows" in data:  # {"rows": [...]}, the wrapper some exporters write
+            data = data["rows"]
+            if not isinstance(data, list):
+                raise RRMError(f"{p}: 'rows' is {_kind(data)}, not a list of row objects", hint=f"write {_JSON_FORMS}")
+        else:
+            return _columns_to_rows(p, data)
+    if not isinstance(data, list):
+        raise RRMError(f"{p}: the file holds {_kind(data)}, not a list of rows", hint=f"write {_JSON_FORMS}")
+    for n, row in enumerate(data):
+        if not isinstance(row, dict):
             raise RRMError(
-                f"{p}: not valid JSON ({exc})", hint="fix the file, or save it as one JSON object per line"
-            ) from exc
-        if isinstance(data, dict):  # {"rows": [...]} or column-oriented {"col": [...]}
-            data = data.get("rows", data)
-            if isinstance(data, dict):
-                cols = list(data)
-                data = [dict(zip(cols, vals, strict=True)) for vals in zip(*data.values(), strict=True)]
-        if not isinstance(data, list):
-            raise RRMError(f"{p}: expected a JSON list of rows")
-        return data
-    if suffix == ".parquet":
-        pq = require("pyarrow.parquet", "data", "reading parquet files")
-        return pq.read_table(p).to_pylist()
-    raise RRMError(f"{p}: unsupported file type {suffix!r}", hint="use .jsonl, .json or .parquet")
+                f"{p}: row {n} (index {n} of the list) is {_kind(row)}, not an object",
+                hint='every row must be an object such as {"id": ..., "prompt": ...}',
+            )
+    return data
 
 
-def _iter_jsonl(p: Path) -> Iterator[Row]:
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RRMError(
-                    f"{p}: line {lineno} is not valid JSON ({exc.msg})", hint="fix or delete that line"
-                ) from exc
-            if not isinstance(row, dict):
-                raise RRMError(f"{p}: line {lineno} is not a JSON object")
-            yield row
+def _columns_to_rows(p: Path, columns: dict[str, Any]) -> list[Row]:
+    """Column-oriented JSON ``{"col": [v1, v2, ...], ...}`` (pandas ``to_json(orient="list")``) as rows. Unequal
+    lengths are refused, not truncated to the shortest column: zip would silently drop the tail."""
+    lengths: dict[str, int] = {}
+    for name, values in columns.items():
+        if not isinstance(values, list):
+            raise RRMError(
+                f"{p}: column {name!r} is {_kind(values)}, not a list of values",
+                hint=f"a .json data file holds {_JSON_FORMS}",
+            )
+        lengths[name] = len(values)
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k!r}: {v}" for k, v in lengths.items())
+        raise RRMError(f"{p}: columns have unequal lengths ({shown})", hint="every column must hold one value per row")
+    n_rows = next(iter(lengths.values()), 0)
+    return [{name: values[i] for name, values in columns.items()} for i in range(n_rows)]
+
+
+def _jsonl_rows(p: Path, text: str) -> list[Row]:
+    rows: list[Row] = []
+    # split("\n"), not splitlines(): U+2028 and friends are legal unescaped inside JSON strings.
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = _loads(line)
+        except ValueError as exc:
+            raise RRMError(f"{p}: line {lineno} is not valid JSON ({exc})", hint="fix or delete that line") from exc
+        if not isinstance(row, dict):
+            raise RRMError(
+                f"{p}: line {lineno} is {_kind(row)}, not a JSON object",
+                hint='a .jsonl file holds one object per line, such as {"id": ..., "prompt": ...}',
+            )
+        rows.append(row)
+    return rows
+
+
+def _parquet_rows(p: Path) -> list[Row]:
+    pa = require("pyarrow", "", "reading parquet files")
+    pq = require("pyarrow.parquet", "", "reading parquet files")
+    try:
+        rows: list[Row] = pq.read_table(p).to_pylist()
+    except (pa.ArrowException, OSError, ValueError) as exc:  # ArrowInvalid / ArrowIOError / not-implemented types
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise RRMError(
+            f"{p}: cannot read it as parquet ({type(exc).__name__}: {first})",
+            hint="check that it really is a parquet file (not JSON or CSV renamed .parquet) and that it was fully "
+            "written; re-export it, or save it as .jsonl",
+        ) from exc
+    return rows
 
 
 def load_hub(name: str, split: str) -> list[Row]:
-    datasets = require("datasets", "data", f"loading {name} from the hub")
+    datasets = require("datasets", "", f"loading {name} from the hub")
     try:
         return list(datasets.load_dataset(name, split=split))
     except Exception as exc:  # the hub raises many types; all mean "not reachable / not found"
         raise RRMError(
             f"cannot load {name!r} (split {split!r}) from the hub: "
-            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}",
             hint="download it elsewhere and pass --data PATH (json/jsonl/parquet with the same columns)",
         ) from exc
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from rrm_eval._errors import RRMError
 from rrm_eval.ppe_dataset import builder as ppe
-from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, register_task, select
+from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 
 ROUND_PREFIX = "round_"
@@ -125,15 +125,14 @@ class PPE(PairwiseTask):
 
     def load(self, options: TaskOptions) -> LoadedItems:
         opts = PPEOptions.from_extra(options.extra)
-        if options.limit is not None and options.limit < 1:
-            raise RRMError(f"--limit must be at least 1, got {options.limit}")
+        check_limit(options.limit)
         pairs = ppe.read_pairs(opts.pairs) if opts.pairs else ppe.published_pairs(opts.subset)
         rounds = check_rounds(opts.rounds, pairs, published=opts.pairs is None)
         raw_rows, source = ppe.load_raw_rows(opts.subset, options.data)
         joined = ppe.join_pairs(raw_rows, pairs, opts.subset, rounds, source, options.limit, options.skip_bad_rows)
         items = [item_from_pair(cp, opts.subset.name) for cp in joined.pairs]
         # --limit already applied per round (first N prompts); select() only filters by round names if asked.
-        items = select(items, replace(options, limit=None), [round_name(r) for r in rounds])
+        items = select(items, replace(options, limit=None), [round_name(r) for r in rounds], source)
         return LoadedItems(items, source, joined.fingerprint, joined.dropped)
 
     def summarize(self, subset_accuracy: dict[str, float], subset_counts: dict[str, int]) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from rrm_eval._errors import DataError
-from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, register_task, select
+from rrm_eval._errors import DataError, RRMError
+from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
 
@@ -93,8 +93,12 @@ def section_scores(subset_accuracy: dict[str, float]) -> dict[str, Any]:
     return out
 
 
-def items_from_rows(rows: list[dict[str, Any]], source: str, skip_bad_rows: bool) -> tuple[list[PairwiseItem], dict]:
-    items, dropped, seen = [], {}, set()
+def items_from_rows(
+    rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
+) -> tuple[list[PairwiseItem], dict[str, int]]:
+    items: list[PairwiseItem] = []
+    dropped: dict[str, int] = {}
+    seen: set[str] = set()
     for n, row in enumerate(rows):
         try:
             if row.get("id") is None:
@@ -128,9 +132,16 @@ class RewardBench(PairwiseTask):
         return load_hub(HUB_NAME, HUB_SPLIT), f"{HUB_NAME}:{HUB_SPLIT}"
 
     def load(self, options: TaskOptions) -> LoadedItems:
+        check_limit(options.limit)  # before reading: a usage mistake should not wait for a large file
         rows, source = self._rows(options)
         items, dropped = items_from_rows(rows, source, options.skip_bad_rows)
-        selected = select(items, options, list(SUBSET_COUNTS))
+        if not items:  # every row dropped by --skip-bad-rows: say why rather than judging nothing
+            reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items()))
+            raise RRMError(
+                f"{source}: all {len(rows)} rows were dropped as malformed: {reasons}",
+                hint="the rows need the fields id, subset, prompt, chosen and rejected (non-empty text)",
+            )
+        selected = select(items, options, list(SUBSET_COUNTS), source)
         return LoadedItems(selected, source, fingerprint_rows(rows), dropped)
 
     def summarize(self, subset_accuracy: dict[str, float], subset_counts: dict[str, int]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Same answers on every engine: the real SmolLM2 judge over the same RewardBench pairs, greedy, through the whole
-pipeline (`run_pairwise_eval`: protocol, journal, records) on each installed engine, compared with transformers.
+pipeline (`evaluate_pairwise`: protocol, journal, records) on each installed engine, compared with transformers.
 
 Engines not installed here are skipped with the reason; scripts/setup_engines.sh runs this file in the vllm and
 llama.cpp venvs (`-m vllm`, `-m llamacpp`)."""
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from contract._engines import SERVED, need, serve, smollm2_folder, smollm2_gguf
 
-from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
+from rrm_eval import PairwiseRunConfig, evaluate_pairwise
 from rrm_eval.protocols import PairwiseConfig
 from rrm_eval.runs import load_records
 from rrm_eval.tasks import TaskOptions
@@ -42,7 +42,7 @@ def run(tmp: Path, spec: str, judge: str, **options: Any) -> dict[str, dict]:
         model_options=options,
         run_dir=str(tmp / f"{judge}-{abs(hash(spec)) % 10_000}"),
     )
-    outcome = run_pairwise_eval(cfg)
+    outcome = evaluate_pairwise(cfg)
     return {r["key"]: r for r in load_records(outcome.run_dir / "records.jsonl")}
 
 

@@ -9,7 +9,7 @@ import pytest
 from contract._engines import SERVED, FaultProxy, installed, serve, smollm2_folder
 
 from rrm_eval._errors import RRMError
-from rrm_eval._pipeline import PairwiseRunConfig, run_pairwise_eval
+from rrm_eval import PairwiseRunConfig, evaluate_pairwise
 from rrm_eval.models import GenerateRequest, SamplingParams, load_model
 from rrm_eval.protocols import PairwiseConfig
 from rrm_eval.runs import load_records
@@ -87,13 +87,13 @@ def test_dead_server_stops_the_run_and_keeps_finished_records(
     )
     try:
         with pytest.raises(RRMError) as err:
-            run_pairwise_eval(cfg)
+            evaluate_pairwise(cfg)
         assert "no answer after 3 tries" in err.value.message
         kept = load_records(tmp_path / "run" / "records.jsonl")
         # /models + 3 answers (one fewer on servers whose first id prompt is refused and re-sent as text)
         assert len(kept) in (2, 3)
         proxy.dead = False  # the server is back: the same command resumes
-        outcome = run_pairwise_eval(cfg)
+        outcome = evaluate_pairwise(cfg)
     finally:
         proxy.close()
     records = load_records(outcome.run_dir / "records.jsonl")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rrm_eval._errors import RRMError
-from rrm_eval.runs import RunJournal, load_records
+from rrm_eval.runs import IDENTITY_VERSION, RunJournal, load_records
 
 
 def test_torn_last_line_is_dropped_and_repaired(tmp_path):
@@ -32,15 +32,21 @@ def test_duplicate_keys_keep_the_first(tmp_path):
 
 
 def test_resume_requires_same_fingerprint(tmp_path):
+    spec = {"fingerprint": "x", "identity_version": IDENTITY_VERSION}
     j = RunJournal(tmp_path / "run")
-    j.open({"fingerprint": "x"})
+    j.open(spec)
     j.append([{"key": "k1"}])
     j.close()
     j2 = RunJournal(tmp_path / "run")
-    assert j2.open({"fingerprint": "x"}) == [{"key": "k1"}]
+    assert j2.open(spec) == [{"key": "k1"}]
     j2.close()
     with pytest.raises(RRMError, match="different settings"):
-        RunJournal(tmp_path / "run").open({"fingerprint": "y"})
+        RunJournal(tmp_path / "run").open({**spec, "fingerprint": "y"})
+    old = RunJournal(tmp_path / "old")  # a journal from before run identities: its spec has no identity_version
+    old.open({"fingerprint": "x"})
+    old.close()
+    with pytest.raises(RRMError, match="earlier rrm-eval"):
+        RunJournal(tmp_path / "old").open(spec)
 
 
 def test_second_writer_is_refused(tmp_path):

@@ -32,6 +32,27 @@ RRM_CASES = [
     ("<think>x</think> I prefer the first.", "stop", None, "no_verdict", False),
     ("<think>x</think> \\boxed{Assistant 3}", "stop", None, "invalid_label", False),
     ("<think>x</think> \\boxed{Assistant 1 and Assistant 2}", "stop", None, "ambiguous", False),
+    ("<think>x</think> \\boxed{Assistant 1 or Assistant 2}", "stop", None, "ambiguous", False),
+    ("<think>x</think> \\boxed{1, 2}", "stop", None, "ambiguous", False),
+    # a plain mention of the other assistant on the closing line is deliberation, not a verdict
+    ("<think>x</think> Assistant 1 is fluent but \\boxed{Assistant 2}", "stop", 2, None, False),
+    (
+        "<think>x</think> \\boxed{Assistant 1} looks right at first, but really \\boxed{Assistant 2}",
+        "stop",
+        2,
+        None,
+        False,
+    ),
+    ("<think>x</think> \\boxed{Assistant 1} or \\boxed{Assistant 2}", "stop", None, "ambiguous", False),
+    (
+        "<think>x</think> \\boxed{Assistant 1} and \\boxed{Assistant 2} are equally good",
+        "stop",
+        None,
+        "ambiguous",
+        False,
+    ),
+    ("<think>x</think> \\boxed{Assistant 2}, not \\boxed{Assistant 1}", "stop", 2, None, False),
+    ("<think>x</think> \\boxed{Assistant 2} or \\boxed{Assistant 2}", "stop", 2, None, False),
     ("<think>x</think> \\boxed{Assistant 1", "stop", None, "no_verdict", False),  # unbalanced brace
 ]
 
@@ -49,8 +70,31 @@ BRACKET_CASES = [
     ("[[B]]", 2, None, False),
     ("Assistant A is verbose. Final verdict: [[B]]", 2, None, False),
     ("First I thought [[A]].\nOn reflection: [[B]]", 2, None, False),
-    # the published scripts check `"[[A]]" in text` first and read this as A; the final line names both -> ambiguous
-    ("I pick [[B]], not [[A]]", None, "ambiguous", False),
+    # the published scripts check `"[[A]]" in text` first and read this as A. Under the old rule (any final line
+    # naming both labels is ambiguous) this was `ambiguous`; the rule now is that a verdict right after "not" is
+    # rejected by the text itself and skipped, so the judge's choice B binds.
+    ("I pick [[B]], not [[A]]", 2, None, False),
+    ("not [[A]] but [[B]]", 2, None, False),
+    ("[[B]] rather than [[A]]", 2, None, False),
+    ("[[A]] instead of [[B]]", 1, None, False),
+    ("not [[A]]", None, "no_verdict", False),  # only a rejected label: no verdict, never a guess at the other
+    # deliberation on the closing line: the verdict that closes the output binds
+    ("[[A]] looks tempting at first, but on reflection my verdict is [[B]]", 2, None, False),
+    ("Between [[A]] and [[B]], I choose [[B]]", 2, None, False),
+    ("Between [[A]] and [[B]], I choose [[A]].", 1, None, False),
+    ("[[A]]\n[[B]]", 2, None, False),  # a later line is a later statement
+    ("[[A]] or [[B]]", None, "ambiguous", False),
+    ("Final verdict: [[A]] or [[B]]", None, "ambiguous", False),
+    ("[[A]] and [[B]] are equally good", None, "ambiguous", False),
+    ("[[A]]/[[B]]", None, "ambiguous", False),
+    ("[[A]], [[B]]", None, "ambiguous", False),
+    ("[[A]] vs. [[B]]", None, "ambiguous", False),
+    ("[[A]][[B]]", None, "ambiguous", False),
+    ("hmm [[A]]\n[[A]] or [[B]]", None, "ambiguous", False),
+    ("[[B]] and [[B]]", 2, None, False),  # the same label twice chooses it
+    ("[[A or B]]", None, "ambiguous", False),
+    ("[[A/B]]", None, "ambiguous", False),
+    ("[[A]] or [[C]]", None, "ambiguous", False),
     ("[[ a ]]", 1, None, True),
     ("[[C]]", None, "invalid_label", False),
     ("no verdict here", None, "no_verdict", False),
@@ -72,3 +116,28 @@ def test_bracket_abc_tie_is_a_verdict_not_a_failure():
 
 def test_bracket_truncated_without_verdict():
     assert get_parser("bracket_ab")("Assistant A starts well but", "length").failure == "truncated"
+
+
+@pytest.mark.parametrize(
+    "raw,verdict,failure",
+    [
+        ("\\boxed{Assistant 1}", 1, None),
+        ("First \\boxed{Assistant 1}, finally \\boxed{Assistant 2}", 2, None),
+        ("\\boxed{Assistant 1} / \\boxed{Assistant 2}", None, "ambiguous"),
+        ("\\boxed{1}\n\\boxed{2}", 2, None),
+    ],
+)
+def test_boxed_without_thinking(raw, verdict, failure):
+    res = get_parser("boxed")(raw, "stop")
+    assert (res.verdict, res.failure) == (verdict, failure)
+
+
+def test_bracket_abc_connective_with_tie_is_ambiguous_but_deliberation_is_not():
+    parse = get_parser("bracket_abc")
+    assert parse("[[A]] or [[C]]", "stop").failure == "ambiguous"
+    assert parse("[[A]] seemed better, but overall [[C]]", "stop").verdict == "tie"
+
+
+def test_ambiguous_result_shows_the_closing_line():
+    res = get_parser("bracket_ab")("Reasoning.\nFinal verdict: [[A]] or [[B]]\n", "stop")
+    assert res.extracted == "Final verdict: [[A]] or [[B]]"

@@ -1,0 +1,228 @@
+"""Judge modes as a registry: how one planned judge call becomes journal records.
+
+A mode takes the planned calls of any protocol (pairwise presentations, tournament games) and yields their
+:class:`~rrm_eval.runs.JudgeRecord` lines chunk by chunk, so the caller journals finished work before the next chunk
+starts. Pairwise and tournament protocols both call :func:`judge_calls`; neither has a branch per mode.
+
+* ``generate``: the judge writes a verdict that its parser reads; ``votes`` samples per call.
+* ``logprob``: the judge scores each of its two labels as the continuation of the prompt; the likelier one wins.
+  Deterministic, so one record per call whatever ``votes`` says.
+* ``reason``: two-phase ReasonGenRM generation (``protocols/_reasoning.py``): a reason turn, then a verdict turn.
+
+A new mode (listwise, thinking-budgeted) is one subclass registered here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rrm_eval._registry import Registry
+from rrm_eval._seeding import text_hash
+from rrm_eval.judges import Judge, ParseResult
+from rrm_eval.models import Completion, GenerateRequest, Message, Model, SamplingParams, ScoreRequest, ScoreResult
+from rrm_eval.runs import JudgeRecord, record_key
+
+
+@dataclass
+class PlannedCall:
+    """One presentation to a judge. Its records are keyed ``<item_id>|<order>|<sample>`` with samples numbered
+    from ``first_sample`` (tournaments number a match's games this way)."""
+
+    item_id: str
+    subset: str
+    order: str
+    messages: list[Message]
+    prompt: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    first_sample: int = 0
+
+    def key(self, sample: int) -> str:
+        return record_key(self.item_id, self.order, sample)
+
+    def keys(self, votes: int) -> list[str]:
+        return [self.key(self.first_sample + s) for s in range(votes)]
+
+    def request_key(self) -> str:
+        """What drivers seed per-request sampling from: the call, not its position in a batch."""
+        return f"{self.item_id}|{self.order}"
+
+
+def parse_completion(judge: Judge, completion: Completion) -> ParseResult:
+    if completion.finish_reason == "input_too_long":
+        return ParseResult(None, "input_too_long")
+    if completion.finish_reason == "error":
+        return ParseResult(None, "backend_error")
+    return judge.get_parser()(completion.text, completion.finish_reason)
+
+
+def base_record(call: PlannedCall, judge: Judge, sample: int, save_prompt: bool) -> dict[str, Any]:
+    return dict(
+        key=call.key(sample),
+        item_id=call.item_id,
+        subset=call.subset,
+        order=call.order,
+        sample=sample,
+        judge=judge.name,
+        prompt_hash=text_hash(call.prompt),
+        # Votes share one prompt: store it with the call's first sample only.
+        prompt=call.prompt if save_prompt and sample == call.first_sample else None,
+        meta=dict(call.meta),
+    )
+
+
+def completion_record(
+    call: PlannedCall,
+    judge: Judge,
+    sample: int,
+    comp: Completion,
+    save_prompt: bool,
+    meta: dict[str, Any] | None = None,
+) -> JudgeRecord:
+    parsed = parse_completion(judge, comp)
+    base = base_record(call, judge, sample, save_prompt)
+    if meta:
+        base["meta"] = {**base["meta"], **meta}
+    return JudgeRecord(
+        **base,
+        raw=comp.text,
+        finish_reason=comp.finish_reason,
+        verdict=parsed.verdict,
+        failure=parsed.failure,
+        lenient=parsed.lenient,
+        extracted=parsed.extracted,
+        prompt_tokens=comp.prompt_tokens,
+        completion_tokens=comp.completion_tokens,
+        error=comp.error,
+    )
+
+
+class JudgeMode(ABC):
+    name: ClassVar[str]
+    #: Whether votes > 1 draws more samples (a deterministic mode makes one record per call).
+    sampled: ClassVar[bool] = True
+
+    def records_per_call(self, votes: int) -> int:
+        return votes if self.sampled else 1
+
+    def check(self, judge: Judge, model: Model) -> None:  # noqa: B027 - optional hook
+        """Refuse a model this mode cannot use, before any call is made."""
+
+    @abstractmethod
+    def judge(
+        self, calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
+    ) -> Iterator[tuple[int, list[JudgeRecord]]]:
+        """Yield ``(number of calls finished, their records)`` chunk by chunk."""
+
+
+MODES: Registry[JudgeMode] = Registry("judge mode")
+
+
+def register_mode(mode: JudgeMode, help: str) -> JudgeMode:
+    return MODES.add(mode.name, mode, help)
+
+
+class GenerateMode(JudgeMode):
+    name = "generate"
+
+    def judge(
+        self, calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
+    ) -> Iterator[tuple[int, list[JudgeRecord]]]:
+        requests = [GenerateRequest(c.prompt, key=c.request_key()) for c in calls]
+        for start, groups in model.iter_generate(requests, params):
+            recs = [
+                completion_record(calls[start + j], judge, calls[start + j].first_sample + s, comp, save_prompts)
+                for j, group in enumerate(groups)
+                for s, comp in enumerate(group)
+            ]
+            yield len(groups), recs
+
+
+def logprob_record(
+    call: PlannedCall, judge: Judge, first: ScoreResult, second: ScoreResult, save_prompt: bool
+) -> JudgeRecord:
+    failed = next((r for r in (first, second) if r.failure or r.error), None)
+    lps: list[float] | None = None
+    verdict: int | str | None
+    if failed is not None:
+        # Typed end to end: the driver (or the wrapper's screening) says why; no reading of the error's wording.
+        verdict, failure = None, failed.failure or "backend_error"
+    else:
+        lps = [first.total, second.total]
+        verdict = 1 if lps[0] > lps[1] else 2 if lps[1] > lps[0] else "tie"
+        failure = None
+    raw = "" if verdict is None else (judge.labels[0] if verdict == 1 else judge.labels[1] if verdict == 2 else "tie")
+    return JudgeRecord(
+        **base_record(call, judge, call.first_sample, save_prompt),
+        raw=raw,
+        finish_reason="scored",
+        verdict=verdict,
+        failure=failure,
+        prompt_tokens=first.prompt_tokens,
+        logprobs=lps,
+        error=failed.error if failed is not None else None,
+    )
+
+
+class LogprobMode(JudgeMode):
+    name = "logprob"
+    sampled = False
+
+    def judge(
+        self, calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
+    ) -> Iterator[tuple[int, list[JudgeRecord]]]:
+        requests = [ScoreRequest(c.prompt, label, key=c.keys(1)[0]) for c in calls for label in judge.labels]
+        # Keep both labels of a call in one chunk so a record is never half-scored.
+        chunk = model.chunk_size + model.chunk_size % 2
+        for start, results in model.iter_score(requests, chunk_size=chunk):
+            recs = [
+                logprob_record(calls[(start + j) // 2], judge, results[j], results[j + 1], save_prompts)
+                for j in range(0, len(results), 2)
+            ]
+            yield len(recs), recs
+
+
+register_mode(GenerateMode(), "the judge writes its verdict; the judge's parser reads it")
+register_mode(LogprobMode(), "no generation: the likelier of the judge's two labels wins")
+# ``reason`` registers itself in protocols/_reasoning.py (imported by the package).
+
+
+def judge_calls(
+    calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
+) -> Iterator[tuple[int, list[JudgeRecord]]]:
+    """Judge planned calls with the judge's own mode; yields ``(calls finished, records)`` per chunk."""
+    mode = MODES.get(judge.mode)
+    mode.check(judge, model)
+    yield from mode.judge(calls, judge, model, params, save_prompts)
+
+
+def mode_of(judge: Judge) -> JudgeMode:
+    return MODES.get(judge.mode)
+
+
+def check_modes_match() -> None:
+    """The judge loader validates ``mode`` against :data:`JUDGE_MODE_NAMES`; every such name must be registered."""
+    from rrm_eval.judges import JUDGE_MODE_NAMES
+
+    missing = set(JUDGE_MODE_NAMES) - set(MODES.names())
+    if missing:  # pragma: no cover - a packaging mistake, caught by the test suite
+        raise RuntimeError(f"judge modes without an implementation: {sorted(missing)}")
+
+
+__all__ = [
+    "MODES",
+    "GenerateMode",
+    "JudgeMode",
+    "LogprobMode",
+    "PlannedCall",
+    "base_record",
+    "check_modes_match",
+    "completion_record",
+    "judge_calls",
+    "logprob_record",
+    "mode_of",
+    "parse_completion",
+    "register_mode",
+]

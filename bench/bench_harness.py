@@ -17,7 +17,7 @@ from rrm_eval import build_summary
 from rrm_eval.judges import load_judge
 from rrm_eval.models import load_model
 from rrm_eval.protocols import PairwiseConfig, run_pairwise
-from rrm_eval.runs import RunJournal, load_records
+from rrm_eval.runs import Run
 from rrm_eval.tasks import PairwiseItem, TaskOptions, get_task
 
 
@@ -42,17 +42,14 @@ def main() -> None:
     judge = load_judge(args.judge)
     model = load_model("scripted:random")
     cfg = PairwiseConfig(order=args.order, votes=args.votes, seed=0)
-    with tempfile.TemporaryDirectory() as tmp:
-        journal = RunJournal(Path(tmp) / "run")
-        journal.open({"fingerprint": "bench"})
+    with tempfile.TemporaryDirectory() as tmp, Run(Path(tmp) / "run", {"fingerprint": "bench"}, model=model) as run:
         t0 = time.perf_counter()
-        written = run_pairwise(items, judge, model, cfg, journal, set())
+        written = run_pairwise(items, judge, run, cfg)
         t1 = time.perf_counter()
-        records = load_records(journal.records_path)
+        records = run.records(drop=("prompt", "raw"), kind="judge")
         summary = build_summary(records, task, "tie")
         t2 = time.perf_counter()
-        size = journal.records_path.stat().st_size
-        journal.close()
+        size = run.journal.records_path.stat().st_size
     total = t2 - t0
     print(f"judge={args.judge} order={args.order} votes={args.votes} items={len(items)}")
     print(f"records written:            {written}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from types import ModuleType
 
 
 class RRMError(Exception):
@@ -55,7 +56,7 @@ class MissingDependencyError(RRMError):
         )
 
 
-def require(module: str, extra: str, purpose: str):
+def require(module: str, extra: str, purpose: str) -> ModuleType:
     """Import ``module`` lazily, turning ImportError into an install hint."""
     import importlib
 
@@ -63,3 +64,20 @@ def require(module: str, extra: str, purpose: str):
         return importlib.import_module(module)
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingDependencyError(module.split(".")[0], extra, purpose) from exc
+
+
+def kind_of(value: object, array: str = "a list", table: str = "an object") -> str:
+    """A parsed value's kind for messages, in the file format's own words (JSON: list/object; TOML: array/table)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return array
+    if isinstance(value, dict):
+        return table
+    return f"a {type(value).__name__}"  # e.g. TOML dates and times

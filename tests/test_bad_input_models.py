@@ -264,7 +264,7 @@ BAD_CHAT = {
     "non_json": "the reply body is not JSON",
     "no_text": "choices[0].message.content is missing",
     "number_text": "choices[0].message.content is a JSON number",
-    "error_body": "no 'choices' (it says: model overloaded)",
+    "error_body": "the reply has no 'choices' (it says: model overloaded)",
 }
 
 

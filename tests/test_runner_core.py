@@ -234,6 +234,15 @@ def test_backend_errors_are_records_and_a_nonzero_exit(tmp_path, marked_pairs, c
 
     assert exit_status(out.backend_errors, out.run_dir) == 1
     assert "22 judge call(s) failed" in capsys.readouterr().err
+    # Once the backend is back, the same command makes exactly the failed calls again; nothing else is redone.
+    healthy = ScriptedDriver("marker")
+    again = rrm_eval.evaluate_pairwise(_pairwise(marked_pairs, tmp_path), model=Model(healthy))
+    assert healthy.calls == 22 and again.written == 22 and again.backend_errors == 0
+    assert again.summary["accuracy"] == 1.0 and again.summary["n_items"] == 40
+    lines = read_jsonl(out.run_dir / "records.jsonl")  # the failed attempts stay in the journal, superseded
+    assert len(lines) == 80 + 22 and sum(r["failure"] == "backend_error" for r in lines) == 22
+    stats = json.loads((out.run_dir / "run_stats.json").read_text())
+    assert stats["failed_calls_retried"] == 22 and stats["records_reused"] == 80 - 22
 
 
 # -- rescore on what is not a pairwise run --------------------------------------------------------------------------

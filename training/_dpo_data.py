@@ -269,19 +269,7 @@ def _two_phase(
                             "error": verdict.error,
                         },
                     }
-                recs.append(
-                    SampleRecord(
-                        key=sample_key(row["id"], s),
-                        item_id=row["id"],
-                        sample=s,
-                        text=reason.text,
-                        finish_reason=reason.finish_reason,
-                        prompt_tokens=reason.prompt_tokens,
-                        completion_tokens=reason.completion_tokens,
-                        error=reason.error,
-                        meta=meta,
-                    )
-                )
+                recs.append(SampleRecord.of(row["id"], s, reason, meta))
         written += run.append(recs)
         run.advance(len(chunk))
     return written

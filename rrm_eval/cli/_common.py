@@ -121,8 +121,8 @@ def exit_status(backend_errors: int, run_dir: Any) -> int:
     print(
         f"warning: {backend_errors} judge call(s) failed in the backend after their retries (recorded as "
         f"backend_error in {run_dir}/records.jsonl); the scores above count them by the failure policy.\n"
-        "hint: fix the server or engine, then judge them again in a new run (e.g. --run-dir elsewhere); "
-        "`grep backend_error` the records to see the errors",
+        "hint: fix the server or engine, then run the same command again: it makes only the failed calls again "
+        "(every other record is kept)",
         file=sys.stderr,
     )
     return 1

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from rrm_eval._errors import RRMError, UnknownNameError
+from rrm_eval._errors import RRMError, UnknownNameError, kind_of
 from rrm_eval._seeding import stable_hash
 from rrm_eval.judges._parsers import PARSERS, Parser
 from rrm_eval.models import Message, SamplingParams
@@ -180,18 +180,7 @@ def _did_you_mean(name: str, known: Sequence[str]) -> str:
 
 
 def _kind(value: Any) -> str:
-    """A TOML value's kind, for messages."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return f"a {type(value).__name__}"  # TOML dates and times
+    return kind_of(value, array="an array", table="a table")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

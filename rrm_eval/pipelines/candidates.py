@@ -116,13 +116,14 @@ def generate_candidates(
     cfg: CandidateGenConfig, progress: ProgressFactory | None = None, model: Model | None = None
 ) -> CandidateGenOutcome:
     """Sample, journal (one record per sample; resume skips saved samples), grade with math-verify, write sets."""
+    model_id = model_identity(cfg.model, cfg.model_options)  # a bad model option fails before any data loads
     problems, rows = read_problems(cfg.problems, cfg.limit)
     if not problems:
         raise RRMError(f"{cfg.problems}: no problems", hint="give a file with at least one problem row")
     sampling = {k: getattr(cfg, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed", "system")}
     data_fingerprint = fingerprint_rows(rows)
     fingerprint = run_identity(
-        "candidates", model=model_identity(cfg.model, cfg.model_options), data=data_fingerprint, sampling=sampling
+        "candidates", model=model_id, data=data_fingerprint, sampling=sampling
     )
     run_dir = Path(
         cfg.run_dir

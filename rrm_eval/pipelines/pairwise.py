@@ -89,6 +89,7 @@ def evaluate_pairwise(
     cfg: PairwiseRunConfig, progress: ProgressFactory | None = None, model: Model | None = None
 ) -> RunOutcome:
     """Run (or resume) one pairwise evaluation. ``progress(total, done)`` returns an ``advance(n)`` callback."""
+    model_id = model_identity(cfg.model, cfg.model_options)  # a bad model option fails before any data loads
     task = get_task(cfg.task)
     judge = load_judge(cfg.judge)
     loaded = task.load(cfg.task_options)  # data errors surface before any model is loaded
@@ -101,7 +102,7 @@ def evaluate_pairwise(
     protocol.pop("overrides", None)
     fingerprint = run_identity(
         "pairwise",
-        model=model_identity(cfg.model, cfg.model_options),
+        model=model_id,
         judge=judge.fingerprint,
         task=cfg.task,
         data=loaded.fingerprint,

@@ -118,6 +118,7 @@ def run_tournament_eval(
     cfg: TournamentRunConfig, progress: ProgressFactory | None = None, model: Model | None = None
 ) -> TournamentOutcome:
     """Run (or resume) one tournament; ``progress(total, done)`` returns an ``advance(n)`` callback."""
+    model_id = model_identity(cfg.model, cfg.model_options)  # a bad model option fails before any data loads
     judge = load_judge(cfg.judge)
     loaded = load_candidate_sets(cfg.candidates, cfg.candidate_format, cfg.limit, cfg.ppe_subset)
     sets = loaded.sets
@@ -127,7 +128,7 @@ def run_tournament_eval(
     protocol = cfg.protocol.describe()
     fingerprint = run_identity(
         "tournament",
-        model=model_identity(cfg.model, cfg.model_options),
+        model=model_id,
         judge=judge.fingerprint,
         data=loaded.fingerprint,
         protocol=protocol,

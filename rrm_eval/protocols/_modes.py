@@ -192,10 +192,10 @@ register_mode(LogprobMode(), "no generation: the likelier of the judge's two lab
 def judge_calls(
     calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
 ) -> Iterator[tuple[int, list[JudgeRecord]]]:
-    """Judge planned calls with the judge's own mode; yields ``(calls finished, records)`` per chunk."""
-    mode = MODES.get(judge.mode)
-    mode.check(judge, model)
-    yield from mode.judge(calls, judge, model, params, save_prompts)
+    """Judge planned calls with the judge's own mode; yields ``(calls finished, records)`` per chunk. Callers run
+    ``mode_of(judge).check(judge, model)`` once before rendering any prompt, so a model the mode cannot use is
+    refused with the mode's own message."""
+    yield from MODES.get(judge.mode).judge(calls, judge, model, params, save_prompts)
 
 
 def mode_of(judge: Judge) -> JudgeMode:

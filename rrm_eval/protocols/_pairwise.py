@@ -102,6 +102,7 @@ def run_pairwise(items: Sequence[PairwiseItem], judge: Judge, run: Run, config: 
     if not todo:
         return 0
     model = run.model
+    mode_of(judge).check(judge, model)
     calls = [c for c in plan_calls(todo, judge, model, config) if not run.all_saved(c.keys(votes))]
     total = sum(len(presentation_orders(i.id, config)) for i in items)
     run.start_progress(total, total - len(calls))

@@ -40,7 +40,7 @@ from rrm_eval._registry import Registry
 from rrm_eval._seeding import coin, stable_hash, stable_rng
 from rrm_eval.judges import Judge
 from rrm_eval.models import Model
-from rrm_eval.protocols._modes import PlannedCall, judge_calls
+from rrm_eval.protocols._modes import PlannedCall, judge_calls, mode_of
 from rrm_eval.runs import AdvanceRecord, JudgeRecord, Run, advance_key, record_key
 from rrm_eval.scoring import match_winner
 from rrm_eval.tasks import CandidateSet
@@ -413,6 +413,7 @@ def _judge_games(
 ) -> int:  # fmt: skip
     written = 0
     model = run.model
+    mode_of(judge).check(judge, model)
     # Games of one index share sampling settings: game g samples with seed + g, so a decider shown in game 0's order
     # is a fresh sample, not a replay (a deterministic judge, e.g. logprob or temperature 0, replays it anyway).
     for g in sorted({p.game for p in plans}):

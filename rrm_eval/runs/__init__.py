@@ -8,7 +8,7 @@ from rrm_eval.runs._identity import (
     model_identity,
     run_identity,
 )
-from rrm_eval.runs._journal import RECORDS, SPEC, SUMMARY, RunJournal, load_records, read_json, write_json
+from rrm_eval.runs._journal import RECORDS, SPEC, SUMMARY, RunJournal, load_records, read_json, retryable, write_json
 from rrm_eval.runs._provenance import provenance
 from rrm_eval.runs._records import AdvanceRecord, JudgeRecord, SampleRecord, advance_key, record_key, sample_key
 from rrm_eval.runs._run import STATS, ProgressFactory, Prompt, Run, model_section, sample_k
@@ -36,6 +36,7 @@ __all__ = [
     "provenance",
     "read_json",
     "record_key",
+    "retryable",
     "run_identity",
     "sample_k",
     "sample_key",

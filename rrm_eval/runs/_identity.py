@@ -52,13 +52,16 @@ def _canonical(obj: Any) -> str:
 
 
 def model_identity(spec: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a model's description that can change its outputs (the spec, normalised, and its options less
-    :data:`EXECUTION_ONLY`)."""
-    from rrm_eval.models import parse_spec  # runs/ is below models/ in the layering only for this one call
+    """The part of a model's description that can change its outputs: the spec, normalised, and its options as the
+    backend reads them (checked and typed, so ``delay=1`` and ``delay=1.0`` are one option; a bad option is refused
+    here, before any data or model loads) less :data:`EXECUTION_ONLY`."""
+    from rrm_eval.models import parse_spec
+    from rrm_eval.models._spec import check_model_options
 
+    checked = check_model_options(spec, dict(options))
     return {
         "spec": str(parse_spec(spec)),
-        "options": {k: options[k] for k in sorted(options) if k not in EXECUTION_ONLY},
+        "options": {k: checked[k] for k in sorted(checked) if k not in EXECUTION_ONLY},
     }
 
 

@@ -45,7 +45,9 @@ def read_json(path: Path) -> Any:
 def load_records(
     path: Path, repair: bool = False, drop: tuple[str, ...] = (), kind: str | None = None
 ) -> list[dict[str, Any]]:
-    """Records in file order; duplicates of a key keep the first. A torn final line is dropped (and, with
+    """Records in file order, one per key: the first line of a key wins, except that a failed attempt (a
+    :func:`retryable` record: the backend failed after its retries) is superseded, in place, by a later line of the
+    same key — the journal keeps both lines, the reading keeps the retry. A torn final line is dropped (and, with
     ``repair``, cut from the file so appends start on a clean line). ``drop`` names bulky fields (``prompt``,
     ``raw``) to leave out, so scoring a run with long judge outputs holds only what scoring reads. ``kind`` keeps
     only records of that kind (``judge``, ``sample``, ``advance``; lines from before records carried a kind
@@ -54,8 +56,8 @@ def load_records(
         return []
     data = path.read_bytes()
     good_end = 0
-    out: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    out: list[dict[str, Any] | None] = []
+    index: dict[str, int] = {}  # key -> its position in out (None there: a record of another kind)
     pos = 0
     while pos < len(data):
         nl = data.find(b"\n", pos)
@@ -77,18 +79,33 @@ def load_records(
         good_end = pos
         if not isinstance(rec, dict) or not isinstance(rec.get("key"), str):
             raise RRMError(f"{path}: line ending at byte {pos} is not a record (no key)", hint="restore the file")
-        if rec["key"] in seen:
-            continue
-        seen.add(rec.get("key"))
-        if kind is not None and rec.get("kind", kind) != kind:
-            continue
-        for name in drop:
-            rec.pop(name, None)
-        out.append(rec)
+        key = rec["key"]
+        at = index.get(key)
+        if at is not None:
+            earlier = out[at]
+            if earlier is None or not retryable(earlier):
+                continue
+        wanted = kind is None or rec.get("kind", kind) == kind
+        if wanted:
+            for name in drop:
+                rec.pop(name, None)
+        if at is None:
+            index[key] = len(out)
+            out.append(rec if wanted else None)
+        else:
+            out[at] = rec if wanted else None
     if repair and good_end < len(data):
         with path.open("r+b") as fh:
             fh.truncate(good_end)
-    return out
+    return [r for r in out if r is not None]
+
+
+def retryable(record: dict[str, Any]) -> bool:
+    """A record of a call the engine or server failed after its retries: a resume makes it again (the new line
+    supersedes this one), so a server that died mid-run costs nothing once it is back."""
+    return record.get("failure") == "backend_error" or (
+        record.get("kind") == "sample" and record.get("finish_reason") == "error"
+    )
 
 
 class RunJournal:

@@ -76,6 +76,21 @@ class SampleRecord(_Record):
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, item_id: str, sample: int, completion: Any, meta: dict[str, Any] | None = None) -> SampleRecord:
+        """The record of sample ``sample`` of ``item_id``, from a :class:`rrm_eval.models.Completion`."""
+        return cls(
+            key=sample_key(item_id, sample),
+            item_id=item_id,
+            sample=sample,
+            text=completion.text,
+            finish_reason=completion.finish_reason,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            error=completion.error,
+            meta=meta or {},
+        )
+
 
 @dataclass
 class AdvanceRecord(_Record):

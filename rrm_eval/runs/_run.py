@@ -16,7 +16,7 @@ from typing import Any
 
 from rrm_eval._errors import RRMError
 from rrm_eval.models import GenerateRequest, Message, Model, SamplingParams, load_model, redact
-from rrm_eval.runs._journal import SPEC, RunJournal, load_records, read_json
+from rrm_eval.runs._journal import SPEC, RunJournal, load_records, read_json, retryable
 from rrm_eval.runs._provenance import provenance
 from rrm_eval.runs._records import SampleRecord, _Record, sample_key
 
@@ -65,6 +65,7 @@ class Run:
         self._t0 = time.perf_counter()
         self.existing: list[dict[str, Any]] = []
         self.done: set[str] = set()
+        self.retrying = 0  # failed calls found on resume, to be made again
         self.written = 0
 
     # -- lifecycle --------------------------------------------------------------------------------------------
@@ -75,7 +76,10 @@ class Run:
                 resolved = read_json(old_spec).get("model_resolved")
                 if resolved is not None:
                     self.spec.setdefault("model_resolved", resolved)
-        self.existing = self.journal.open(self.spec, drop=self._drop)
+        loaded = self.journal.open(self.spec, drop=self._drop)
+        # Calls the backend failed are made again (their new record supersedes the failed one); all else is kept.
+        self.existing = [r for r in loaded if not retryable(r)]
+        self.retrying = len(loaded) - len(self.existing)
         self.done = {r["key"] for r in self.existing}
         return self
 
@@ -157,6 +161,7 @@ class Run:
             "seconds": self.seconds,
             "records_written": self.written,
             "records_reused": self.reused,
+            "failed_calls_retried": self.retrying,
             "model_usage": used.usage.as_dict() if used is not None else None,
             **stats,
         }
@@ -185,24 +190,11 @@ def sample_k(
     run.start_progress(len(prompts), len(prompts) - len(pending))
     written = 0
     for start, groups in model.iter_generate(requests, params):
-        recs = []
+        recs: list[SampleRecord] = []
         for j, group in enumerate(groups):
             rid = pending[start + j][0]
             extra = meta(rid) if meta else {}
-            recs.extend(
-                SampleRecord(
-                    key=sample_key(rid, s),
-                    item_id=rid,
-                    sample=s,
-                    text=c.text,
-                    finish_reason=c.finish_reason,
-                    prompt_tokens=c.prompt_tokens,
-                    completion_tokens=c.completion_tokens,
-                    error=c.error,
-                    meta=extra,
-                )
-                for s, c in enumerate(group)
-            )
+            recs.extend(SampleRecord.of(rid, s, c, extra) for s, c in enumerate(group))
         written += run.append(recs)
         run.advance(len(groups))
     return written

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rrm_eval._errors import DataError, RRMError, require
+from rrm_eval._errors import DataError, RRMError, kind_of, require
 from rrm_eval._seeding import stable_hash
 
 Row = dict[str, Any]
@@ -90,18 +90,7 @@ def _loads(text: str) -> Any:
 
 
 def _kind(value: Any) -> str:
-    """A JSON value's kind in JSON's own words, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
+    return kind_of(value)
 
 
 def _json_rows(p: Path, text: str) -> list[Row]:

@@ -70,3 +70,19 @@ def test_bulky_fields_can_be_left_out(tmp_path):
     path = tmp_path / "records.jsonl"
     path.write_text('{"key": "a", "prompt": "long", "raw": "longer", "verdict": 1}\n', encoding="utf-8")
     assert load_records(path, drop=("prompt", "raw")) == [{"key": "a", "verdict": 1}]
+
+
+def test_a_failed_attempt_is_superseded_in_place_and_nothing_else_is(tmp_path):
+    path = tmp_path / "records.jsonl"
+    lines = [
+        {"key": "k1", "failure": "backend_error", "verdict": None},
+        {"key": "k2", "failure": None, "verdict": 1},
+        {"key": "k1", "failure": None, "verdict": 2},  # the retry of k1
+        {"key": "k2", "failure": None, "verdict": 2},  # a duplicate of a good record: ignored
+        {"key": "k3", "kind": "sample", "finish_reason": "error", "text": ""},
+        {"key": "k3", "kind": "sample", "finish_reason": "stop", "text": "ok"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    recs = load_records(path)
+    assert [(r["key"], r.get("verdict", r.get("text"))) for r in recs] == [("k1", 2), ("k2", 1), ("k3", "ok")]
+    assert [r["key"] for r in load_records(path, kind="sample")] == ["k3"]

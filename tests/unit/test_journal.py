@@ -75,10 +75,10 @@ def test_bulky_fields_can_be_left_out(tmp_path):
 def test_a_failed_attempt_is_superseded_in_place_and_nothing_else_is(tmp_path):
     path = tmp_path / "records.jsonl"
     lines = [
-        {"key": "k1", "failure": "backend_error", "verdict": None},
-        {"key": "k2", "failure": None, "verdict": 1},
-        {"key": "k1", "failure": None, "verdict": 2},  # the retry of k1
-        {"key": "k2", "failure": None, "verdict": 2},  # a duplicate of a good record: ignored
+        {"key": "k1", "kind": "judge", "failure": "backend_error", "verdict": None},
+        {"key": "k2", "kind": "judge", "failure": None, "verdict": 1},
+        {"key": "k1", "kind": "judge", "failure": None, "verdict": 2},  # the retry of k1
+        {"key": "k2", "kind": "judge", "failure": None, "verdict": 2},  # a duplicate of a good record: ignored
         {"key": "k3", "kind": "sample", "finish_reason": "error", "text": ""},
         {"key": "k3", "kind": "sample", "finish_reason": "stop", "text": "ok"},
     ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, read_jsonl
+from helpers import SAMPLE, read_jsonl, write_jsonl
 
 
 @pytest.fixture
@@ -29,6 +28,4 @@ def marked_pairs(tmp_path: Path) -> Path:
                 "rejected": f"poor answer {n}",
             }
         )
-    path = tmp_path / "pairs.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+    return write_jsonl(tmp_path / "pairs.jsonl", rows)

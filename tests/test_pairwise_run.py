@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,25 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, read_jsonl, run_cli
+from helpers import SAMPLE, cli, only_run, read_jsonl, run_cli, summary_of, write_jsonl
 
 
-def pairwise_args(data: Path, model: str, judge: str) -> list[str]:
-    """`pairwise` on a local RewardBench-shaped file with the given model and judge."""
-    return ["pairwise", "--dataset", "rewardbench", "--data", str(data), "--model", model, "--judge", judge]
-
-
-def summary_of(run_dir: Path) -> dict:
-    return json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-
-
-def only_run(out: Path) -> Path:
-    (run,) = [p for p in out.iterdir() if p.is_dir()]
-    return run
+def pairwise_args(data: Path, model: str, judge: str | None = None) -> list[str]:
+    """`pairwise` on a local RewardBench-shaped file with the given model and judge (default: the CLI's)."""
+    args = ["pairwise", "--dataset", "rewardbench", "--data", str(data), "--model", model]
+    return [*args, "--judge", judge] if judge else args
 
 
 def test_marker_judge_scores_perfectly(tmp_path, marked_pairs):
-    res = run_cli(
+    res = cli(
         *pairwise_args(marked_pairs, "scripted:marker", "rrm"),
         "--output-dir",
         str(tmp_path / "runs"),
@@ -57,7 +50,7 @@ def test_marker_judge_scores_perfectly(tmp_path, marked_pairs):
     "preset,reason", [("empty", "no_verdict"), ("unclosed", "truncated"), ("garbage", "no_verdict")]
 )
 def test_unreadable_judges_are_counted_not_hidden(tmp_path, marked_pairs, preset, reason):
-    res = run_cli(
+    res = cli(
         *pairwise_args(marked_pairs, f"scripted:{preset}", "rrm"),
         "--output-dir",
         str(tmp_path),
@@ -73,7 +66,7 @@ def test_unreadable_judges_are_counted_not_hidden(tmp_path, marked_pairs, preset
 
 
 def test_both_orders_and_votes(tmp_path, marked_pairs):
-    res = run_cli(
+    res = cli(
         *pairwise_args(marked_pairs, "scripted:first", "skywork-critic"),
         "--order",
         "both",
@@ -93,11 +86,13 @@ def test_both_orders_and_votes(tmp_path, marked_pairs):
 
 def test_same_seed_in_two_processes_gives_byte_identical_records(tmp_path):
     args = ["pairwise", "--model", "scripted:random", "--judge", "rrm", "--votes", "2", "--quiet", "--seed", "7"]
+    # two fresh processes with fixed, different string-hash seeds (the point of the test); the control run below
+    # needs no process of its own
     a = run_cli(*args, "--run-dir", str(tmp_path / "a"), env={"PYTHONHASHSEED": "1"})
     b = run_cli(*args, "--run-dir", str(tmp_path / "b"), env={"PYTHONHASHSEED": "2"})
     assert a.returncode == b.returncode == 0, a.stderr + b.stderr
     assert (tmp_path / "a" / "records.jsonl").read_bytes() == (tmp_path / "b" / "records.jsonl").read_bytes()
-    c = run_cli(*[x if x != "7" else "8" for x in args], "--run-dir", str(tmp_path / "c"))
+    c = cli(*[x if x != "7" else "8" for x in args], "--run-dir", str(tmp_path / "c"))
     assert c.returncode == 0
     orders = lambda p: [r["order"] for r in read_jsonl(p / "records.jsonl")]  # noqa: E731
     assert orders(tmp_path / "a") != orders(tmp_path / "c")  # another seed, other presentation orders
@@ -110,12 +105,12 @@ def test_rerun_resumes_without_redoing(tmp_path, marked_pairs):
         str(tmp_path / "run"),
         "--quiet",
     ]
-    assert run_cli(*base, "--limit", "10").returncode == 0
+    assert cli(*base, "--limit", "10").returncode == 0
     assert len(read_jsonl(tmp_path / "run" / "records.jsonl")) == 10
-    assert run_cli(*base).returncode == 0  # a larger selection reuses the 10 records
+    assert cli(*base).returncode == 0  # a larger selection reuses the 10 records
     stats = json.loads((tmp_path / "run" / "run_stats.json").read_text())
     assert stats["records_reused"] == 10 and stats["records_written"] == 30
-    again = run_cli(*base)
+    again = cli(*base)
     assert again.returncode == 0
     assert json.loads((tmp_path / "run" / "run_stats.json").read_text())["records_written"] == 0
 
@@ -134,7 +129,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path, sig):
         "--model-opt",
         "chunk_size=16",
     ]
-    full = run_cli(*args, "--run-dir", str(tmp_path / "full"))
+    full = cli(*args, "--run-dir", str(tmp_path / "full"))
     assert full.returncode == 0, full.stderr
     cut = tmp_path / "cut"
     proc = subprocess.Popen(
@@ -154,7 +149,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path, sig):
     assert 100 <= n_before < 441
     if sig != signal.SIGKILL:
         assert proc.returncode == 130 and "resume" in err and "Traceback" not in err
-    resumed = run_cli(*args, "--run-dir", str(cut))
+    resumed = cli(*args, "--run-dir", str(cut))
     assert resumed.returncode == 0, resumed.stderr
     recs = read_jsonl(records)
     assert len(recs) == 441 and len({r["key"] for r in recs}) == 441
@@ -166,7 +161,7 @@ def test_killed_run_resumes_to_the_same_summary(tmp_path, sig):
 def test_rescore_offline_with_other_policy(tmp_path):
     run = tmp_path / "run"
     assert (
-        run_cli(
+        cli(
             "pairwise",
             "--model",
             "scripted:unclosed",
@@ -181,11 +176,11 @@ def test_rescore_offline_with_other_policy(tmp_path):
         == 0
     )
     assert summary_of(run)["accuracy"] == 0.5
-    res = run_cli("rescore", str(run), "--failure-policy", "wrong")
+    res = cli("rescore", str(run), "--failure-policy", "wrong")
     assert res.returncode == 0, res.stderr
     assert json.loads((run / "summary.rescored.json").read_text())["accuracy"] == 0.0
     # re-parse with the parser that does not need </think>: still no box in a length-capped output -> truncated
-    res = run_cli("rescore", str(run), "--judge-parser", "boxed", "--output", str(tmp_path / "s.json"))
+    res = cli("rescore", str(run), "--judge-parser", "boxed", "--output", str(tmp_path / "s.json"))
     assert res.returncode == 0
     assert json.loads((tmp_path / "s.json").read_text())["records"]["failures"] == {"truncated": 20}
 
@@ -202,18 +197,7 @@ BAD_ROWS = [
 def test_malformed_rows_name_row_and_field(tmp_path, row, message):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps(row) + "\n")
-    res = run_cli(
-        "pairwise",
-        "--dataset",
-        "rewardbench",
-        "--data",
-        str(path),
-        "--model",
-        "scripted:first",
-        "--output-dir",
-        str(tmp_path / "runs"),
-        "--quiet",
-    )
+    res = cli(*pairwise_args(path, "scripted:first"), "--output-dir", str(tmp_path / "runs"), "--quiet")
     assert res.returncode == 2
     assert message in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "runs").exists()  # failed before creating anything
@@ -224,21 +208,9 @@ def test_skip_bad_rows_counts_them(tmp_path):
         {"id": 1, "subset": "s", "prompt": "p", "chosen": "GOOD", "rejected": "r"},
         {"id": 2, "subset": "s", "prompt": "p", "chosen": "", "rejected": "r"},
     ]
-    path = tmp_path / "mixed.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = run_cli(
-        "pairwise",
-        "--dataset",
-        "rewardbench",
-        "--data",
-        str(path),
-        "--model",
-        "scripted:marker",
-        "--skip-bad-rows",
-        "--run-dir",
-        str(tmp_path / "run"),
-        "--quiet",
-    )
+    path = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    args = pairwise_args(path, "scripted:marker")
+    res = cli(*args, "--skip-bad-rows", "--run-dir", str(tmp_path / "run"), "--quiet")
     assert res.returncode == 0, res.stderr
     assert summary_of(tmp_path / "run")["dropped_rows"] == {"field 'chosen': empty": 1}
 
@@ -265,7 +237,7 @@ def test_user_mistakes_get_clear_errors(tmp_path, args, needle):
         base[k] = v
     flat = [x for kv in base.items() for x in kv]
     extra = [a for a in args if a not in flat]
-    res = run_cli("pairwise", *flat, *extra, "--output-dir", str(tmp_path), "--quiet")
+    res = cli("pairwise", *flat, *extra, "--output-dir", str(tmp_path), "--quiet")
     assert res.returncode == 2, res.stdout + res.stderr
     assert needle in res.stderr and "Traceback" not in res.stderr
 
@@ -273,17 +245,16 @@ def test_user_mistakes_get_clear_errors(tmp_path, args, needle):
 def test_run_dir_with_other_settings_is_refused(tmp_path):
     run = tmp_path / "run"
     assert (
-        run_cli("pairwise", "--model", "scripted:first", "--run-dir", str(run), "--limit", "2", "--quiet").returncode
-        == 0
+        cli("pairwise", "--model", "scripted:first", "--run-dir", str(run), "--limit", "2", "--quiet").returncode == 0
     )
-    res = run_cli("pairwise", "--model", "scripted:second", "--run-dir", str(run), "--limit", "2", "--quiet")
+    res = cli("pairwise", "--model", "scripted:second", "--run-dir", str(run), "--limit", "2", "--quiet")
     assert res.returncode == 2 and "different settings" in res.stderr
 
 
 def test_judge_toml_file(tmp_path):
     judge = tmp_path / "mine.toml"
     judge.write_text('name = "mine"\nparser = "bracket_ab"\nuser = "Q: {question}\\nA: {answer_1}\\nB: {answer_2}"\n')
-    res = run_cli(
+    res = cli(
         "pairwise",
         "--model",
         "scripted:first",
@@ -300,17 +271,25 @@ def test_judge_toml_file(tmp_path):
     assert rec["judge"] == "mine" and "Q: " in rec["prompt"]
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\nparser = "bracket"\nuser = "{answer_1} {answer_2}"\n')
-    res = run_cli(
-        "pairwise", "--model", "scripted:first", "--judge", str(bad), "--quiet", "--output-dir", str(tmp_path)
-    )
+    res = cli("pairwise", "--model", "scripted:first", "--judge", str(bad), "--quiet", "--output-dir", str(tmp_path))
     assert res.returncode == 2 and "did you mean 'bracket_ab'" in res.stderr
 
 
 def test_list_command():
-    res = run_cli("list")
-    assert res.returncode == 0
+    res = cli("list")
+    assert res.returncode == 0, res.stderr
     for name in ("rrm", "skywork-critic", "mt-bench", "logprob", "rewardbench", "scripted", "rrm_boxed"):
         assert name in res.stdout
+
+
+def test_installed_console_script_starts():
+    """The one smoke test of the `rrm-eval` console script the package installs (the rest call `main` in-process)."""
+    exe = Path(sys.executable).with_name("rrm-eval")
+    exe = str(exe) if exe.is_file() else shutil.which("rrm-eval")
+    assert exe, "no rrm-eval console script next to the interpreter or on PATH: is the package installed?"
+    res = subprocess.run([exe, "list", "judges"], capture_output=True, text=True, timeout=300, env=dict(os.environ))
+    assert res.returncode == 0, res.stderr
+    assert "rrm" in res.stdout and "skywork-critic" in res.stdout and "Traceback" not in res.stderr
 
 
 def test_bundled_sample_is_the_shared_data():

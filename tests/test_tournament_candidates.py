@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import write_jsonl
 
 from rrm_eval._errors import RRMError
 from rrm_eval.tasks import answers_match, extract_boxed, load_candidate_sets, normalize_answer, set_to_row
@@ -114,8 +115,7 @@ def _ppe_row(qid, k=4, scores=None):
 
 
 def test_ppe_rows_use_the_ppe_question_rule(tmp_path):
-    path = tmp_path / "MMLU.jsonl"
-    path.write_text("".join(json.dumps(_ppe_row(q)) + "\n" for q in ("a1", "a2")))
+    path = write_jsonl(tmp_path / "MMLU.jsonl", [_ppe_row(q) for q in ("a1", "a2")])
     loaded = load_candidate_sets(str(path))
     assert loaded.format == "ppe"
     cs = loaded.sets[0]
@@ -130,9 +130,7 @@ def test_ppe_rows_use_the_ppe_question_rule(tmp_path):
 
 
 def _write(tmp_path, rows):
-    path = tmp_path / "sets.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return str(path)
+    return str(write_jsonl(tmp_path / "sets.jsonl", rows))
 
 
 @pytest.mark.parametrize(

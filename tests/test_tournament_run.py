@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import REPO, read_jsonl, run_cli
+from helpers import REPO, cli, only_run, read_jsonl, summary_of, write_jsonl
 
 from rrm_eval import (
     CandidateGenConfig,
@@ -36,28 +36,18 @@ def marked(tmp_path: Path) -> Path:
         for cand, graded in zip(row["candidates"], sets[row["id"]].candidates, strict=True):
             if graded.correct:
                 cand["text"] += " GOOD"
-    path = tmp_path / "marked.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def only_run(out: Path) -> Path:
-    (run,) = [p for p in out.iterdir() if p.is_dir()]
-    return run
-
-
-def summary_of(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    return write_jsonl(tmp_path / "marked.jsonl", rows)
 
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``scripts/NAME`` as a program (the way users run it), in a fresh process."""
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True, timeout=300
     )
 
 
 def test_round_robin_end_to_end_and_the_scripts_reproduce_it(tmp_path, marked):
-    res = run_cli(
+    res = cli(
         "tournament",
         "round-robin",
         "--candidates",
@@ -102,15 +92,15 @@ def test_round_robin_end_to_end_and_the_scripts_reproduce_it(tmp_path, marked):
     assert out.returncode == 0, out.stderr
     assert "elo" in out.stdout
     assert json.loads((tmp_path / "acc.json").read_text()) == s
-    res = run_cli("tournament", "rival-results", str(run), "--output", str(tmp_path / "r2.jsonl"))
+    res = cli("tournament", "rival-results", str(run), "--output", str(tmp_path / "r2.jsonl"))
     assert res.returncode == 0 and (tmp_path / "r2.jsonl").read_bytes() == (run / "rivals.jsonl").read_bytes()
-    res = run_cli("tournament", "accuracy-results", str(run), "--output", str(tmp_path / "a2.json"))
+    res = cli("tournament", "accuracy-results", str(run), "--output", str(tmp_path / "a2.json"))
     assert res.returncode == 0, res.stderr
     assert json.loads((tmp_path / "a2.json").read_text()) == s
 
 
 def test_knockout_end_to_end(tmp_path, marked):
-    res = run_cli(
+    res = cli(
         "tournament",
         "knockout",
         "--candidates",
@@ -152,13 +142,11 @@ def big_sets(tmp_path: Path, n: int = 32, problems: int = 2) -> Path:
         }
         for q in range(problems)
     ]
-    path = tmp_path / "big.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
+    return write_jsonl(tmp_path / "big.jsonl", rows)
 
 
 def test_knockout_with_the_shipped_32_bracket(tmp_path):
-    res = run_cli(
+    res = cli(
         "tournament",
         "knockout",
         "--candidates",
@@ -183,7 +171,7 @@ def test_knockout_with_the_shipped_32_bracket(tmp_path):
 
 
 def test_bracket_that_does_not_fit_fails_before_judging(tmp_path, marked):
-    res = run_cli(
+    res = cli(
         "tournament",
         "knockout",
         "--candidates",
@@ -261,7 +249,7 @@ def test_finished_run_replays_without_calling_the_model(tmp_path, marked):
 
 
 def test_logprob_judge_through_the_score_path(tmp_path, marked):
-    res = run_cli(
+    res = cli(
         "tournament",
         "round-robin",
         "--candidates",
@@ -283,7 +271,7 @@ def test_logprob_judge_through_the_score_path(tmp_path, marked):
 
 
 def test_unreadable_verdicts_follow_the_policy(tmp_path, marked):
-    res = run_cli(
+    res = cli(
         "tournament",
         "round-robin",
         "--candidates",
@@ -310,12 +298,11 @@ def test_unreadable_verdicts_follow_the_policy(tmp_path, marked):
 
 
 def test_candidates_command_generates_grades_and_resumes(tmp_path):
-    problems = tmp_path / "problems.jsonl"
     rows = [
         {"unique_id": "a", "problem": "What is 2+2?", "solution": "Clearly $\\boxed{4}$."},
         {"unique_id": "b", "problem": "What is 1/2 as a decimal?", "answer": "0.5"},
     ]
-    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = write_jsonl(tmp_path / "problems.jsonl", rows)
 
     def respond(prompt: str, sample: int, seed: int) -> str:
         right = "4" if "2+2" in prompt else "\\frac{1}{2}"
@@ -334,7 +321,7 @@ def test_candidates_command_generates_grades_and_resumes(tmp_path):
     again = ScriptedDriver("custom", respond=respond)
     assert generate_candidates(cfg, model=Model(again)).written == 0 and again.calls == 0
     # the sets feed a tournament directly
-    res = run_cli(
+    res = cli(
         "tournament",
         "round-robin",
         "--candidates",
@@ -352,11 +339,11 @@ def test_candidates_command_generates_grades_and_resumes(tmp_path):
 def test_candidates_cli_errors_and_wiring(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"id": 1, "question": "No reference?"}) + "\n")
-    res = run_cli("candidates", "--problems", str(bad), "--model", "scripted:first", "--quiet")
+    res = cli("candidates", "--problems", str(bad), "--model", "scripted:first", "--quiet")
     assert res.returncode == 2 and "problem '1': no reference answer" in res.stderr
     good = tmp_path / "good.jsonl"
     good.write_text(json.dumps({"id": 1, "question": "1+1?", "answer": "2"}) + "\n")
-    res = run_cli(
+    res = cli(
         "candidates",
         "--problems",
         str(good),
@@ -378,7 +365,7 @@ def test_candidates_cli_errors_and_wiring(tmp_path):
 
 @pytest.mark.slow
 def test_embedded_model_logprob_knockout(tmp_path):
-    res = run_cli(
+    res = cli(
         "tournament",
         "knockout",
         "--candidates",

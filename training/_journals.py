@@ -23,7 +23,7 @@ from rrm_eval.runs import IDENTITY_VERSION, RECORDS, SPEC, ProgressFactory, load
 Progress = ProgressFactory | None  # ``progress(total, done)`` -> ``advance(n)``: the CLI's progress bar
 
 #: spec.json keys that are bookkeeping, not settings (never named as "what changed").
-_NOT_SETTINGS = frozenset({"fingerprint", "identity_version", "provenance", "inputs", "model_resolved", "layout"})
+_NOT_SETTINGS = frozenset({"fingerprint", "identity_version", "provenance", "inputs", "layout"})
 
 
 def sampling_settings(params: SamplingParams) -> dict[str, Any]:
@@ -55,7 +55,9 @@ def check_out(out: Path, spec: Mapping[str, Any], step: str, inputs: Mapping[str
         if old_inputs.get(name) != new_inputs.get(name):
             where = f" ({(inputs or {}).get(name)})" if (inputs or {}).get(name) else ""
             changed.append(f"the {name} input{where} is not the one it was made from")
-    settings = sorted(k for k in set(old) | set(spec) if k not in _NOT_SETTINGS and old.get(k) != spec.get(k))
+    settings = sorted(
+        k for k in set(old) | set(spec) if k not in _NOT_SETTINGS and _setting(old.get(k)) != _setting(spec.get(k))
+    )
     if settings:
         changed.append(f"other settings ({', '.join(settings)})")
     what = "; ".join(changed) or "other settings"
@@ -64,6 +66,13 @@ def check_out(out: Path, spec: Mapping[str, Any], step: str, inputs: Mapping[str
         f"{old.get('fingerprint')} != {spec.get('fingerprint')}); resuming it would mix records",
         hint=hint,
     )
+
+
+def _setting(value: Any) -> Any:
+    """A spec section as a setting: what the run learned about its model once loaded (``resolved``) is no setting."""
+    if isinstance(value, dict) and "resolved" in value:
+        value = {k: v for k, v in value.items() if k != "resolved"}
+    return value or None
 
 
 def load_samples(out: Path) -> dict[str, list[dict[str, Any]]]:

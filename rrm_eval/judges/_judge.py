@@ -201,7 +201,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             hint="TOML files must be UTF-8: re-save the file as UTF-8",
         ) from exc
     try:
-        return tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise RRMError(f"{where}: {exc}", hint="fix the TOML syntax") from exc
     except (ValueError, RecursionError) as exc:  # integers past Python's digit limit, arrays nested too deeply

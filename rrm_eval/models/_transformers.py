@@ -306,7 +306,7 @@ class TransformersDriver(TokenizerDriver):
             longer = [k for k, c in enumerate(conts) if len(c) > 1]
             for b in range(0, len(longer), self.score_batch_size):
                 rows = longer[b : b + self.score_batch_size]
-                cache = out.past_key_values
+                cache = _output_cache(out)
                 if len(rows) > 1 or b + len(rows) < len(longer):
                     cache = _copy_cache(cache, len(rows))
                 width = max(len(conts[k]) for k in rows) - 1  # the last token is only predicted, never fed
@@ -318,7 +318,10 @@ class TransformersDriver(TokenizerDriver):
                     ids[r, : len(fed)] = torch.tensor(fed)
                     attn[r, len(p_ids) : len(p_ids) + len(fed)] = 1
                 logits = self.model(
-                    input_ids=ids.to(dev), attention_mask=attn.to(dev), past_key_values=cache, use_cache=True
+                    input_ids=ids.to(dev),
+                    attention_mask=attn.to(dev),
+                    use_cache=True,
+                    **{_cache_kwarg(self.model): cache},
                 ).logits
                 for r, k in enumerate(rows):
                     target = torch.tensor(conts[k][1:], device=dev)
@@ -349,3 +352,17 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
         elif isinstance(value, list | tuple):
             ids.update(int(v) for v in value)
     return sorted(ids)
+
+
+def _cache_kwarg(model: Any) -> str:
+    """The forward argument that takes a KV cache: ``cache`` in transformers 5.x (where ``past_key_values`` warns
+    that it is deprecated), ``past_key_values`` before."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _output_cache(out: Any) -> Any:
+    """The KV cache a forward returned, under either name (see :func:`_cache_kwarg`)."""
+    cache = getattr(out, "cache", None)
+    return cache if cache is not None else out.past_key_values

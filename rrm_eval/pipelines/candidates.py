@@ -122,9 +122,7 @@ def generate_candidates(
         raise RRMError(f"{cfg.problems}: no problems", hint="give a file with at least one problem row")
     sampling = {k: getattr(cfg, k) for k in ("n", "temperature", "top_p", "max_new_tokens", "seed", "system")}
     data_fingerprint = fingerprint_rows(rows)
-    fingerprint = run_identity(
-        "candidates", model=model_id, data=data_fingerprint, sampling=sampling
-    )
+    fingerprint = run_identity("candidates", model=model_id, data=data_fingerprint, sampling=sampling)
     run_dir = Path(
         cfg.run_dir
         or Path(cfg.output_dir)

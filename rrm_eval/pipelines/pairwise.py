@@ -135,7 +135,7 @@ def evaluate_pairwise(
         summary = build_summary(records, task, cfg.failure_policy, item_ids)
         summary.update({"task": cfg.task, "judge": judge.name, "model": cfg.model, "dropped_rows": loaded.dropped})
         run.write(SUMMARY, summary)
-        model_name = (run.model.name if run.model_loaded else None) or cfg.model
+        model_name = run.model_name or cfg.model
         results = task.results_file(summary, model_name, judge.name)
         if results is not None:
             run.write(RESULTS, results)

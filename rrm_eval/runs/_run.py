@@ -72,10 +72,10 @@ class Run:
     def __enter__(self) -> Run:
         old_spec = self.dir / SPEC
         if old_spec.is_file():  # keep what an earlier session learned about the model it loaded
-            with contextlib.suppress(RRMError, AttributeError):
-                resolved = read_json(old_spec).get("model_resolved")
+            with contextlib.suppress(RRMError, AttributeError, TypeError):
+                resolved = _model_section(read_json(old_spec)).get("resolved")
                 if resolved is not None:
-                    self.spec.setdefault("model_resolved", resolved)
+                    _model_section(self.spec).setdefault("resolved", resolved)
         loaded = self.journal.open(self.spec, drop=self._drop)
         # Calls the backend failed are made again (their new record supersedes the failed one); all else is kept.
         self.existing = [r for r in loaded if not retryable(r)]
@@ -90,6 +90,15 @@ class Run:
             self._own_model.close()
             self._own_model = None
         self.journal.close()
+
+    @property
+    def model_name(self) -> str | None:
+        """The loaded model's readable name, or the one an earlier session of this run recorded."""
+        used = self._given_model or self._own_model
+        if used is not None:
+            return used.name
+        resolved = _model_section(self.spec).get("resolved") or {}
+        return resolved.get("name") if isinstance(resolved, dict) else None
 
     @property
     def model_loaded(self) -> bool:
@@ -155,7 +164,7 @@ class Run:
         """Record the resolved model in spec.json (when one was used) and write run_stats.json."""
         used = self._given_model or self._own_model
         if used is not None and self.written:
-            self.spec["model_resolved"] = used.describe()
+            _model_section(self.spec)["resolved"] = used.describe()
             self.journal.write(SPEC, self.spec)
         out = {
             "seconds": self.seconds,
@@ -167,6 +176,14 @@ class Run:
         }
         self.journal.write(STATS, out)
         return out
+
+
+def _model_section(spec: dict[str, Any]) -> dict[str, Any]:
+    """Where a spec describes its model: ``spec["model"]`` (created when a spec has none)."""
+    section = spec.setdefault("model", {})
+    if not isinstance(section, dict):
+        raise TypeError("spec['model'] is not a mapping")
+    return section
 
 
 Prompt = str | list[Message]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from contract._engines import SERVED, FaultProxy, installed, serve, smollm2_folder
 
-from rrm_eval._errors import RRMError
 from rrm_eval import PairwiseRunConfig, evaluate_pairwise
+from rrm_eval._errors import RRMError
 from rrm_eval.models import GenerateRequest, SamplingParams, load_model
 from rrm_eval.protocols import PairwiseConfig
 from rrm_eval.runs import load_records

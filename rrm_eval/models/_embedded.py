@@ -56,7 +56,7 @@ def embedded_driver(**options: Any) -> EmbeddedDriver:
     # Checked before the first-use conversion (~20 s), not after it; the driver checks the same options again.
     options = EmbeddedDriver.check_options(options)
     if options.get("dtype", "auto") == "auto" and options.get("device", "auto") in ("auto", "cpu"):
-        torch = require("torch", "hf", "the embedded default model")
+        torch = require("torch", "", "the embedded default model")
         if _cpu_has_amx(torch):
             options["dtype"] = "bfloat16"
     return EmbeddedDriver(str(converted_folder()), **options)

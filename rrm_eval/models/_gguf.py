@@ -42,8 +42,8 @@ def dequantized_folder(gguf: Path, folder_name: str, note: str) -> Path:
     dest = cache_root() / "models" / folder_name
     if (dest / "config.json").is_file():
         return dest
-    transformers = require("transformers", "hf", "loading a GGUF model with transformers")
-    require("gguf", "hf", "converting a GGUF model")
+    transformers = require("transformers", "", "loading a GGUF model with transformers")
+    require("gguf", "", "converting a GGUF model")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=dest.parent))
     try:

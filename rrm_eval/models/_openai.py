@@ -343,7 +343,7 @@ class OpenAIDriver(Driver):
             )
         self.tokenizer: Any = None
         if self.options.get("tokenizer"):
-            transformers = require("transformers", "hf", "a local tokenizer for the OpenAI-compatible backend")
+            transformers = require("transformers", "", "a local tokenizer for the OpenAI-compatible backend")
             try:
                 self.tokenizer = transformers.AutoTokenizer.from_pretrained(self.options["tokenizer"])
             except (OSError, ValueError) as exc:

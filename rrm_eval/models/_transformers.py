@@ -57,8 +57,8 @@ class TransformersDriver(TokenizerDriver):
     def __init__(self, target: str, **options: Any) -> None:
         super().__init__(target, **options)
         options = self.options
-        torch = require("torch", "hf", "the transformers backend")
-        transformers = require("transformers", "hf", "the transformers backend")
+        torch = require("torch", "", "the transformers backend")
+        transformers = require("transformers", "", "the transformers backend")
         self._torch = torch
         device = str(self.opt("device"))
         if device == "auto":

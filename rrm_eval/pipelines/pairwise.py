@@ -78,7 +78,7 @@ def default_run_dir(cfg: PairwiseRunConfig, fingerprint: str, judge_name: str) -
 def build_summary(
     records: list[dict[str, Any]], task: PairwiseTask, policy: str, item_ids: set[str] | None = None
 ) -> dict[str, Any]:
-    summary = summarize_pairwise(records, policy, item_ids)  # type: ignore[arg-type]
+    summary = summarize_pairwise(records, policy, item_ids, rule=task.item_rule)  # type: ignore[arg-type]
     acc = {s: v["accuracy"] for s, v in summary["subsets"].items()}
     counts = {s: v["n"] for s, v in summary["subsets"].items()}
     summary["scores"] = task.summarize(acc, counts)

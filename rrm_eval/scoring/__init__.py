@@ -4,6 +4,7 @@ from rrm_eval.scoring._bestofn import SELECTORS, best_of_n, majority_vote, rate_
 from rrm_eval.scoring._pairwise import (
     FAILURE_POLICIES,
     FAILURE_SCORE,
+    ITEM_RULES,
     ItemScore,
     chosen_position,
     presentation_score,
@@ -29,6 +30,7 @@ from rrm_eval.scoring._ratings import (  # tournaments: ratings and the unreadab
 __all__ = [
     "FAILURE_POLICIES",
     "FAILURE_SCORE",
+    "ITEM_RULES",
     "ItemScore",
     "chosen_position",
     "presentation_score",

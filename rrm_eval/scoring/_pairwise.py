@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,11 +50,29 @@ class ItemScore:
     consistent: bool | None  # both orders read and picking the same response (None when not applicable)
 
 
+ItemRule = Callable[[dict[str, float], "dict[str, list[Mapping[str, Any]]]"], float]
+
+
+def mean_of_presentations(presentations: dict[str, float], by_order: dict[str, list[Mapping[str, Any]]]) -> float:
+    """RewardBench's rule: an item scores the mean of its presentations' scores (1 / 0.5 / 0 each)."""
+    return sum(presentations.values()) / len(presentations)
+
+
+#: How an item's presentations combine into its score, by name (a task names its benchmark's official rule).
+ITEM_RULES: dict[str, ItemRule] = {"mean": mean_of_presentations}
+
+
 def score_items(
-    records: Iterable[Mapping[str, Any]], policy: FailurePolicy = "tie", item_ids: set[str] | None = None
+    records: Iterable[Mapping[str, Any]],
+    policy: FailurePolicy = "tie",
+    item_ids: set[str] | None = None,
+    rule: str = "mean",
 ) -> dict[str, ItemScore]:
     if policy not in FAILURE_POLICIES:
         raise RRMError(f"unknown failure policy {policy!r}", hint=f"use one of {', '.join(FAILURE_POLICIES)}")
+    if rule not in ITEM_RULES:
+        raise RRMError(f"unknown item scoring rule {rule!r}", hint=f"use one of {', '.join(sorted(ITEM_RULES))}")
+    combine = ITEM_RULES[rule]
     grouped: dict[str, dict[str, list[Mapping[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     subsets: dict[str, str] = {}
     for r in records:
@@ -73,7 +91,7 @@ def score_items(
             majority = {o: _majority_outcome(by_order[o]) for o in ("AB", "BA")}
             if None not in majority.values() and "tie" not in majority.values():
                 consistent = majority["AB"] == majority["BA"]
-        score = sum(pres.values()) / len(pres)
+        score = combine(pres, by_order)
         out[item_id] = ItemScore(item_id, subsets[item_id], score, pres, failed, consistent)
     return out
 
@@ -107,12 +125,16 @@ def record_stats(records: list[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def summarize_pairwise(
-    records: list[Mapping[str, Any]], policy: FailurePolicy = "tie", item_ids: set[str] | None = None
+    records: list[Mapping[str, Any]],
+    policy: FailurePolicy = "tie",
+    item_ids: set[str] | None = None,
+    rule: str = "mean",
 ) -> dict[str, Any]:
-    """Per-subset accuracy, overall item accuracy, record statistics and position consistency."""
+    """Per-subset accuracy, overall item accuracy, record statistics and position consistency. ``rule`` names how
+    an item's presentations combine (:data:`ITEM_RULES`)."""
     if item_ids is not None:
         records = [r for r in records if r["item_id"] in item_ids]
-    items = score_items(records, policy)
+    items = score_items(records, policy, rule=rule)
     by_subset: dict[str, list[ItemScore]] = defaultdict(list)
     for it in items.values():
         by_subset[it.subset].append(it)

@@ -34,6 +34,9 @@ class LoadedItems:
 class PairwiseTask(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: How an item's presentations combine into its score: a name in ``rrm_eval.scoring.ITEM_RULES`` ("mean":
+    #: RewardBench's mean of the presentations' 1 / 0.5 / 0).
+    item_rule: ClassVar[str] = "mean"
 
     @abstractmethod
     def load(self, options: TaskOptions) -> LoadedItems:

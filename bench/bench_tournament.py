@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from rrm_eval._seeding import stable_rng, stable_seed
-from rrm_eval.protocols import SCHEDULES, GamePlan, TournamentConfig
+from rrm_eval.protocols import SCHEDULES, AdvanceLog, GamePlan, TournamentConfig
 from rrm_eval.scoring import best_of_n, rate_set, rival_rows
 from rrm_eval.tasks import Candidate, CandidateSet
 
@@ -79,12 +79,13 @@ def synthetic_sets(
 
 
 def simulate_records(
-    cs: CandidateSet, cfg: TournamentConfig, p: float, seed: int, first_bias: float = 0.0
+    cs: CandidateSet, cfg: TournamentConfig, p: float, seed: int, first_bias: float = 0.0, log: AdvanceLog | None = None
 ) -> list[dict[str, Any]]:
-    """Play one set's schedule against the synthetic judge; return judge-record dicts (as the journal holds).
+    """Play one set's schedule against the synthetic judge; return judge-record dicts (as the journal holds), and
+    put the schedule's match decisions into ``log`` (as the journal's advance records).
     ``first_bias``: probability that the judge picks the response shown first whatever it says."""
     correct = {c.id: bool(c.correct) for c in cs.candidates}
-    planner = SCHEDULES.get(cfg.schedule).planner(cs, cfg, [])
+    planner = SCHEDULES.get(cfg.schedule).planner(cs, cfg, log if log is not None else [])
     records: list[dict[str, Any]] = []
     plans: list[GamePlan] = next(planner)
     while True:
@@ -112,8 +113,9 @@ def simulate_records(
 
 def run_sim(sets: list[CandidateSet], scheme: Scheme, p: float, seed: int, first_bias: float = 0.0) -> dict[str, Any]:
     cfg = TournamentConfig(**{**scheme.config.__dict__, "seed": seed})
-    records = [r for cs in sets for r in simulate_records(cs, cfg, p, seed, first_bias)]
-    rows = rival_rows(records, sets, seed)
+    log: AdvanceLog = []
+    records = [r for cs in sets for r in simulate_records(cs, cfg, p, seed, first_bias, log)]
+    rows = rival_rows(records, sets, seed, {a.item_id: a.winner for a in log})
     by_set: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_set.setdefault(row["set_id"], []).append(row)

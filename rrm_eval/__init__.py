@@ -39,10 +39,17 @@ _EXPORTS = {
     "COT_SYSTEM": "rrm_eval.pipelines",
     "ACCURACY": "rrm_eval.pipelines",
     "generate_candidates": "rrm_eval.pipelines",
+    # best-of-N (RewardBench 2)
+    "BestOfRunConfig": "rrm_eval.pipelines.bestof",
+    "BestOfConfig": "rrm_eval.protocols._bestof",
+    "BestOfOutcome": "rrm_eval.pipelines.bestof",
+    "evaluate_bestof": "rrm_eval.pipelines.bestof",
+    "rescore_bestof": "rrm_eval.pipelines.bestof",
     # runs, records, re-scoring
     "rescore": "rrm_eval._public",
     "load_run_records": "rrm_eval._public",
     "run_spec": "rrm_eval.pipelines",
+    "compare_runs": "rrm_eval.pipelines",
     "JudgeRecord": "rrm_eval.runs",
     "SampleRecord": "rrm_eval.runs",
     "AdvanceRecord": "rrm_eval.runs",

@@ -187,7 +187,7 @@ def test_unknown_builtin_judge_name(tmp_path, capsys):
 def test_valid_judge_file_loads_with_escapes_inheritance_and_bom(tmp_path):
     from rrm_eval.judges import JUDGE_MODE_NAMES, load_judge
 
-    assert JUDGE_MODE_NAMES == ("generate", "logprob", "reason")
+    assert JUDGE_MODE_NAMES == ("generate", "logprob", "reason", "listwise", "rating")
     path = tmp_path / "ok.toml"
     body = (
         "name = 'ok'\nparser = 'rrm_boxed'\nlabels = ['Assistant 1', 'Assistant 2']\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import read_jsonl
+from helpers import cli, read_jsonl
 
 import rrm_eval
 from rrm_eval import PairwiseConfig, PairwiseRunConfig, TaskOptions, TournamentConfig, TournamentRunConfig
@@ -144,7 +144,20 @@ JUDGE_FOR_MODE = {"generate": "skywork-critic", "logprob": "logprob", "reason": 
 
 def test_every_judge_mode_is_registered_and_covered():
     check_modes_match()
-    assert set(MODES.names()) == set(JUDGE_FOR_MODE)
+    # The modes of pairwise prompts are covered by the matrix below; best-of-N modes by tests/test_rewardbench2.py.
+    assert {m for m in MODES.names() if "pairwise" in MODES.get(m).protocols} == set(JUDGE_FOR_MODE)
+    assert {m for m in MODES.names() if "pairwise" not in MODES.get(m).protocols} == {"listwise", "rating"}
+
+
+@pytest.mark.parametrize("command", ["pairwise", "tournament"])
+def test_a_best_of_n_judge_is_refused_by_pairwise_protocols_before_a_model_loads(tmp_path, marked_pairs, command):
+    out = ["--output-dir", str(tmp_path / "runs"), "--quiet", "--judge", "rb2-listwise", "--model", "hf:/nonexistent"]
+    args = ["pairwise", "--dataset", "rewardbench", "--data", str(marked_pairs)]
+    if command == "tournament":
+        args = ["tournament", "round-robin", "--candidates", str(MATH8)]
+    res = cli(*args, *out)
+    assert res.returncode == 2 and "mode 'listwise'" in res.stderr and "rrm-eval bestof" in res.stderr
+    assert "Traceback" not in res.stderr and "/nonexistent" not in res.stderr  # refused before the model
 
 
 @pytest.mark.parametrize("mode", sorted(JUDGE_FOR_MODE))

@@ -79,6 +79,13 @@ def add_pairwise_options(p: argparse.ArgumentParser) -> None:
     )
     add_sampling_overrides(g)
     g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
+    g.add_argument(
+        "--bootstrap",
+        type=nonnegative_int,
+        default=1000,
+        metavar="B",
+        help="bootstrap resamples of the 95%% intervals printed next to every score (default 1000; 0 = none)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
     o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
@@ -107,6 +114,7 @@ def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any)
         output_dir=args.output_dir,
         run_dir=args.run_dir,
         run_name=args.run_name,
+        bootstrap=args.bootstrap,
     )
     outcome = evaluate_pairwise(cfg, progress=progress_factory(args.quiet))
     print_pairwise_summary(outcome.summary, outcome.run_dir)
@@ -180,23 +188,68 @@ def print_pairwise_summary(summary: dict[str, Any], run_dir: Any = None) -> None
     from rich.console import Console
     from rich.table import Table
 
+    def band(ci: Any) -> str:
+        """``[80.4, 83.9]``: an interval in percent, one decimal (the precision an interval of this kind has)."""
+        if not isinstance(ci, (list, tuple)) or len(ci) != 2 or not all(isinstance(v, float) for v in ci):
+            return "-"
+        return f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+    def pct_ci(x: float | None, ci: Any) -> str:
+        """``82.19 [80.4, 83.9]``: a score in percent with its interval."""
+        return pct(x) if band(ci) == "-" else f"{pct(x)} {band(ci)}"
+
+    def leaf(scores: dict[str, Any], dotted: str) -> float | None:
+        """The value at a dotted leaf name of a scores dict (``sections.Chat``), or None."""
+        node: Any = scores
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node if isinstance(node, float) else None
+
     console = Console(stderr=False, soft_wrap=True)
+    intervals = summary.get("intervals") or {}
+    sub_ci, score_ci = intervals.get("subsets") or {}, intervals.get("scores") or {}
+    level = f"{100 * intervals.get('confidence', 0.95):.0f}% CI"
     subsets = Table(title="Per-subset accuracy (%)", show_lines=False)
-    for col in ("subset", "n", "accuracy", "failed"):
+    for col in ("subset", "n", "accuracy", *([level] if intervals else []), "failed"):
         subsets.add_column(col, justify="left" if col == "subset" else "right")
     for name, s in summary["subsets"].items():
-        subsets.add_row(name, str(s["n"]), pct(s["accuracy"]), str(s["failed_items"]))
+        ci_cell = [band(sub_ci.get(name))] if intervals else []
+        subsets.add_row(name, str(s["n"]), pct(s["accuracy"]), *ci_cell, str(s["failed_items"]))
     console.print(subsets)
     scores = summary.get("scores") or {}
     table = Table(title=f"{summary.get('task', '')} — {summary.get('judge', '')} — {summary.get('model', '')}")
     sections = scores.get("sections", {})
     cols = ["Score", *sections] if "overall" in scores else list(sections)
+    if intervals:  # the intervals go on a second row, which keeps the table inside 80 columns
+        table.caption = f"second row: {level}"
     for c in cols:
         table.add_column(c, justify="right")
     if cols:
-        row = ([pct(scores["overall"])] if "overall" in scores else []) + [pct(v) for v in sections.values()]
-        table.add_row(*row)
+        keys = (["overall"] if "overall" in scores else []) + [f"sections.{k}" for k in sections]
+        values = ([scores["overall"]] if "overall" in scores else []) + list(sections.values())
+        if intervals:
+            table.add_row(*(pct(v) for v in values))
+            table.add_row(*(band(score_ci.get(k)) for k in keys))
+        else:
+            table.add_row(*(pct(v) for v in values))
         console.print(table)
+    # Scores outside the overall/sections layout (micro/macro variants, per-round means): name, value, interval.
+    shown = {"overall", *(f"sections.{k}" for k in sections)}
+    others = [k for k in score_ci if k not in shown]
+    if others:
+        extra = Table(title=f"Other scores (%), {level}")
+        extra.add_column("score", justify="left")
+        extra.add_column("value", justify="right")
+        for k in others:
+            extra.add_row(k, pct_ci(leaf(scores, k), score_ci[k]))
+        console.print(extra)
+    if intervals:
+        console.print(
+            f"intervals: {level}, {intervals.get('method', 'bootstrap')}, {intervals.get('resamples')} resamples, "
+            f"seed {intervals.get('seed')}"
+        )
     rec = summary["records"]
     console.print(
         f"items {summary['n_items']}  item accuracy {pct(summary['accuracy'])}%  "

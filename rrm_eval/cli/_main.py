@@ -12,11 +12,14 @@ from rrm_eval._errors import RRMError
 #: Subcommand modules, in help order.
 COMMANDS = [
     "rrm_eval.cli._pairwise",
+    "rrm_eval.cli._rewardbench_gen",
     "rrm_eval.cli._ppe",
+    "rrm_eval.cli._rewardbench2",
     "rrm_eval.cli._tournament",
     "rrm_eval.cli._candidates",
     "rrm_eval.cli._train",
     "rrm_eval.cli._rescore",
+    "rrm_eval.cli._compare",
     "rrm_eval.cli._list",
 ]
 

@@ -25,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subsets", help="comma-separated subsets to run")
     p.add_argument("--limit", type=positive_int, help="first N items (after --subsets)")
     p.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows (counted) instead of stopping")
+    p.add_argument(
+        "--split", choices=("gpt", "claude"), help="JudgeBench split (default: the file's response_model; gpt from the hub)"
+    )
     add_pairwise_options(p)
     p.set_defaults(func=run)
 
@@ -37,5 +40,6 @@ def task_options(args: argparse.Namespace, **extra: object) -> TaskOptions:
 
 
 def run(args: argparse.Namespace) -> int:
-    outcome = run_pairwise_command(args, args.task, task_options(args))
+    extra = {"split": args.split} if args.split else {}  # only when given: other tasks' run names stay as they were
+    outcome = run_pairwise_command(args, args.task, task_options(args, **extra))
     return exit_status(outcome.backend_errors, outcome.run_dir)

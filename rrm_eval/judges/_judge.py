@@ -29,10 +29,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-JudgeMode = Literal["generate", "logprob", "reason"]
+JudgeMode = Literal["generate", "logprob", "reason", "listwise", "rating"]
 #: The judge modes a file may name. ``generate``: the model writes a verdict that ``parser`` reads; ``logprob``: the
 #: likelier of ``labels`` wins; ``reason``: two-phase ReasonGenRM (protocols/_reasoning.py).
-JUDGE_MODE_NAMES: tuple[JudgeMode, ...] = ("generate", "logprob", "reason")
+JUDGE_MODE_NAMES: tuple[JudgeMode, ...] = ("generate", "logprob", "reason", "listwise", "rating")
 #: The values a template can receive (see :meth:`Judge.messages`).
 PLACEHOLDERS: tuple[str, ...] = ("question", "answer_1", "answer_2")
 _SHOWN_PLACEHOLDERS = ", ".join("{" + p + "}" for p in PLACEHOLDERS)

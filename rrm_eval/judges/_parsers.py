@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 from rrm_eval._registry import Registry
 
@@ -225,3 +225,91 @@ PARSERS.add("bracket_abc", make_bracket_parser({"A": 1, "B": 2, "C": "tie"}), "l
 
 def get_parser(name: str) -> Parser:
     return PARSERS.get(name)
+
+
+# -- best-of-N judges (RewardBench 2): a slot among N, or a rating on a scale ---------------------------------------
+# ParseResult.verdict is typed for pairwise positions; these parsers put a slot (1..N) or a rating (1..10) there, which
+# the record type (``int | str | None``) carries as is. Rules as above: the last verdict binds, a verdict the text
+# rejects ("not [[2]]") is skipped, two verdicts joined by a bare connective (or one bracket naming two) are
+# ``ambiguous``, a number outside the offered range is ``invalid_label``.
+_SLOT = re.compile(r"\[\[\s*([^\[\]]{1,24}?)\s*\]\]")
+_SLOT_WORDS = re.compile(r"(?i)(?:response|assistant|answer|slot)\s*#?\s*(\d+)")
+_SEVERAL = re.compile(r"\d+(?:\s*(?:,|/|&|\bor\b|\band\b|\bvs\b\.?)\s*\d+)+", re.IGNORECASE)
+
+
+def _read_number(content: str) -> tuple[int | None, str | None, bool]:
+    """(number, lenient note, names several) for a bracket's content: ``3`` strict; ``Response 3`` / `` 3 `` lenient."""
+    s = content.strip()
+    if re.fullmatch(r"\d+", s):
+        return int(s), None if s == content else "accepted surrounding spaces", False
+    if _SEVERAL.fullmatch(s):
+        return None, None, True
+    m = _SLOT_WORDS.fullmatch(s)
+    if m:
+        return int(m.group(1)), f"accepted [[{content}]] as [[{m.group(1)}]]", False
+    return None, None, False
+
+
+def make_slot_parser(n: int) -> Parser:
+    """``[[k]]`` with k in 1..n: the slot of the best response in a listwise prompt."""
+
+    def parse(text: str, finish_reason: str = "stop") -> ParseResult:
+        tail, _ = _after_thinking(text, finish_reason, require_close=False)
+        if "<think>" in text and THINK_END not in text:
+            return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
+        text = tail or ""
+        matches = list(_SLOT.finditer(text))
+        if not matches:
+            return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
+        readings = [_read_number(m.group(1)) for m in matches]
+        keys: list[object] = [
+            r[0] if r[0] is not None else m.group(1).strip() for r, m in zip(readings, matches, strict=True)
+        ]
+        chosen, ambiguous = _bind(text, [m.span() for m in matches], keys)
+        if chosen is None:
+            return ParseResult(None, "no_verdict", extracted=_line_of(text, *matches[-1].span()))
+        number, note, several = readings[chosen]
+        last = matches[chosen]
+        if ambiguous or several:
+            return ParseResult(None, "ambiguous", extracted=_line_of(text, *last.span()))
+        if number is None or not 1 <= number <= n:
+            return ParseResult(None, "invalid_label", extracted=last.group(0))
+        return ParseResult(cast(Verdict, number), lenient=note, extracted=last.group(0))
+
+    return parse
+
+
+_RATING = re.compile(
+    r"(?i)\brating\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)(\s*/\s*10)?|\[\[\s*(\d+(?:\.\d+)?)\s*(/\s*10)?\s*\]\]"
+)
+
+
+def make_rating_parser(low: int, high: int) -> Parser:
+    """``Rating: N`` or ``[[N]]`` with a whole N in low..high; ``N/10`` is accepted and noted. The last one binds;
+    a fraction (``7.5``) or a number off the scale is ``invalid_label``."""
+
+    def parse(text: str, finish_reason: str = "stop") -> ParseResult:
+        tail, _ = _after_thinking(text, finish_reason, require_close=False)
+        if "<think>" in text and THINK_END not in text:
+            return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
+        text = tail or ""
+        matches = list(_RATING.finditer(text))
+        if not matches:
+            return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
+        values = [m.group(1) or m.group(3) for m in matches]
+        chosen, ambiguous = _bind(text, [m.span() for m in matches], list(values))
+        if chosen is None:
+            return ParseResult(None, "no_verdict", extracted=_line_of(text, *matches[-1].span()))
+        last, value = matches[chosen], values[chosen]
+        if ambiguous:
+            return ParseResult(None, "ambiguous", extracted=_line_of(text, *last.span()))
+        if "." in value or not low <= int(value) <= high:
+            return ParseResult(None, "invalid_label", extracted=last.group(0))
+        note = f"accepted {last.group(0)!r}" if (last.group(2) or last.group(4)) else None
+        return ParseResult(cast(Verdict, int(value)), lenient=note, extracted=last.group(0))
+
+    return parse
+
+
+PARSERS.add("slot_of_4", make_slot_parser(4), "last [[k]], k in 1..4 (listwise best-of-4)")
+PARSERS.add("rating_10", make_rating_parser(1, 10), "last 'Rating: N' or [[N]], N in 1..10")

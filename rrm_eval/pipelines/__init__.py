@@ -8,6 +8,7 @@ from rrm_eval.pipelines.candidates import (
     generate_candidates,
     read_problems,
 )
+from rrm_eval.pipelines.compare import compare_runs
 from rrm_eval.pipelines.pairwise import (
     RESULTS,
     PairwiseRunConfig,
@@ -44,6 +45,7 @@ __all__ = [
     "TournamentRunConfig",
     "accuracy_results",
     "build_summary",
+    "compare_runs",
     "evaluate_pairwise",
     "generate_candidates",
     "read_problems",

@@ -14,7 +14,7 @@ from rrm_eval._errors import RRMError
 from rrm_eval.judges import load_judge
 from rrm_eval.models import Model, parse_spec
 from rrm_eval.pipelines._naming import slug
-from rrm_eval.protocols import PairwiseConfig, expected_records, run_pairwise
+from rrm_eval.protocols import PairwiseConfig, check_mode_fits, expected_records, run_pairwise
 from rrm_eval.runs import (
     RECORDS,
     SPEC,
@@ -27,10 +27,11 @@ from rrm_eval.runs import (
     read_json,
     run_identity,
 )
-from rrm_eval.scoring import summarize_pairwise
+from rrm_eval.scoring import BOOTSTRAP_RESAMPLES, bootstrap_intervals, score_items, summarize_pairwise
 from rrm_eval.tasks import PairwiseTask, TaskOptions, get_task
 
 RESULTS = "results.json"  # reward-bench leaderboard layout (where the task defines one)
+ITEM_SCORES = "results_per_item.json"  # reward-bench's per-item scores layout (where the task defines one)
 #: Task settings that name files: their content is in the data fingerprint, so a moved file is the same run.
 _PATH_SETTINGS = ("pairs", "data")
 
@@ -47,6 +48,12 @@ class PairwiseRunConfig:
     output_dir: str = "runs"
     run_dir: str | None = None
     run_name: str | None = None
+    #: Bootstrap resamples of the 95 % intervals (0 = none). Scoring only: not part of the run's identity.
+    bootstrap: int = BOOTSTRAP_RESAMPLES
+
+    def __post_init__(self) -> None:
+        if self.bootstrap < 0:
+            raise RRMError(f"--bootstrap must be >= 0, got {self.bootstrap}", hint="0 = no intervals")
 
 
 @dataclass
@@ -76,12 +83,27 @@ def default_run_dir(cfg: PairwiseRunConfig, fingerprint: str, judge_name: str) -
 
 
 def build_summary(
-    records: list[dict[str, Any]], task: PairwiseTask, policy: str, item_ids: set[str] | None = None
+    records: list[dict[str, Any]],
+    task: PairwiseTask,
+    policy: str,
+    item_ids: set[str] | None = None,
+    *,
+    seed: int = 0,
+    bootstrap: int = BOOTSTRAP_RESAMPLES,
 ) -> dict[str, Any]:
+    """A pairwise run's summary; with ``bootstrap`` resamples (0 = off) it adds ``intervals``: 95 % percentile
+    bootstrap intervals of every score and subset accuracy, seeded from ``seed`` (the run's) and the items, so a
+    resumed run and ``rrm-eval rescore`` give the same numbers."""
     summary = summarize_pairwise(records, policy, item_ids, rule=task.item_rule)  # type: ignore[arg-type]
     acc = {s: v["accuracy"] for s, v in summary["subsets"].items()}
     counts = {s: v["n"] for s, v in summary["subsets"].items()}
     summary["scores"] = task.summarize(acc, counts)
+    if bootstrap:
+        if item_ids is not None:
+            records = [r for r in records if r["item_id"] in item_ids]
+        items = score_items(records, policy, rule=task.item_rule)  # type: ignore[arg-type]
+        intervals = bootstrap_intervals(items, task.summarize, bootstrap, seed=seed, content=(task.name,))
+        summary["intervals"] = intervals.to_dict()
     return summary
 
 
@@ -91,7 +113,9 @@ def evaluate_pairwise(
     """Run (or resume) one pairwise evaluation. ``progress(total, done)`` returns an ``advance(n)`` callback."""
     model_id = model_identity(cfg.model, cfg.model_options)  # a bad model option fails before any data loads
     task = get_task(cfg.task)
+    task.check_protocol(cfg.protocol)
     judge = load_judge(cfg.judge)
+    check_mode_fits(judge, "pairwise")
     loaded = task.load(cfg.task_options)  # data errors surface before any model is loaded
     if not loaded.items:
         raise RRMError(
@@ -132,13 +156,20 @@ def evaluate_pairwise(
         if reused < expected_records(loaded.items, judge, cfg.protocol):
             run_pairwise(loaded.items, judge, run, cfg.protocol)
         records = run.records(drop=("prompt", "raw"), kind="judge")
-        summary = build_summary(records, task, cfg.failure_policy, item_ids)
+        summary = build_summary(
+            records, task, cfg.failure_policy, item_ids, seed=cfg.protocol.seed, bootstrap=cfg.bootstrap
+        )
         summary.update({"task": cfg.task, "judge": judge.name, "model": cfg.model, "dropped_rows": loaded.dropped})
         run.write(SUMMARY, summary)
         model_name = run.model_name or cfg.model
         results = task.results_file(summary, model_name, judge.name)
         if results is not None:
             run.write(RESULTS, results)
+        # reward-bench's per-item scores file, for tasks that define one (RewardBench v1: results_per_item.json).
+        scored = score_items(records, cfg.failure_policy, item_ids, rule=task.item_rule)  # type: ignore[arg-type]
+        per_item = task.item_scores_file({k: v.score for k, v in scored.items()}, loaded.items, model_name)
+        if per_item is not None:
+            run.write(ITEM_SCORES, per_item)
         votes = max(1, cfg.protocol.votes)
         stats = run.finish(pairs_per_second=(run.written / votes / run.seconds) if run.written else None)
         return RunOutcome(run_dir, summary, run.written, reused, stats["seconds"])
@@ -161,7 +192,15 @@ def run_spec(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
     return spec
 
 
-def rescore_run(run_dir: str | Path, parser: str | None = None, policy: str | None = None) -> dict[str, Any]:
+def _run_seed(spec: dict[str, Any]) -> int:
+    """The seed a run was made with (its bootstrap intervals are seeded from it); 0 for specs without one."""
+    seed = (spec.get("protocol") or {}).get("seed", 0)
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+
+def rescore_run(
+    run_dir: str | Path, parser: str | None = None, policy: str | None = None, bootstrap: int = BOOTSTRAP_RESAMPLES
+) -> dict[str, Any]:
     """Recompute a pairwise run's summary from its records alone, optionally re-parsing raw outputs with another
     parser. Records that were never generated (scored, input too long, backend errors) keep their reading."""
     from rrm_eval.judges import get_parser
@@ -184,7 +223,7 @@ def rescore_run(run_dir: str | Path, parser: str | None = None, policy: str | No
             res = parse(r["raw"], r["finish_reason"])
             r.update(verdict=res.verdict, failure=res.failure, lenient=res.lenient, extracted=res.extracted)
     policy = policy or spec.get("failure_policy", "tie")
-    summary = build_summary(records, task, policy)
+    summary = build_summary(records, task, policy, seed=_run_seed(spec), bootstrap=bootstrap)
     summary.update(
         {
             "task": spec["task"]["name"],

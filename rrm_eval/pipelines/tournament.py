@@ -24,7 +24,7 @@ from rrm_eval._errors import RRMError
 from rrm_eval.judges import load_judge
 from rrm_eval.models import Model, parse_spec
 from rrm_eval.pipelines._naming import slug
-from rrm_eval.protocols import SCHEDULES, TournamentConfig, run_tournament
+from rrm_eval.protocols import SCHEDULES, TournamentConfig, check_mode_fits, run_tournament
 from rrm_eval.runs import (
     RECORDS,
     SUMMARY,
@@ -120,6 +120,7 @@ def run_tournament_eval(
     """Run (or resume) one tournament; ``progress(total, done)`` returns an ``advance(n)`` callback."""
     model_id = model_identity(cfg.model, cfg.model_options)  # a bad model option fails before any data loads
     judge = load_judge(cfg.judge)
+    check_mode_fits(judge, "tournament")
     loaded = load_candidate_sets(cfg.candidates, cfg.candidate_format, cfg.limit, cfg.ppe_subset)
     sets = loaded.sets
     if not sets:

@@ -5,10 +5,12 @@ knockout, swiss) are registries; both protocols judge through the same modes.
 """
 
 from rrm_eval.protocols import _reasoning  # noqa: F401 - registers the ``reason`` mode
+from rrm_eval.protocols import _bestof  # noqa: F401 - registers the ``listwise`` and ``rating`` modes
 from rrm_eval.protocols._modes import (
     MODES,
     JudgeMode,
     PlannedCall,
+    check_mode_fits,
     check_modes_match,
     completion_record,
     judge_calls,
@@ -68,6 +70,7 @@ __all__ = [
     "Schedule",
     "TournamentConfig",
     "TwoPhase",
+    "check_mode_fits",
     "check_modes_match",
     "check_reason_template",
     "check_sampling_overrides",

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from rrm_eval._errors import RRMError
 from rrm_eval._registry import Registry
 from rrm_eval._seeding import text_hash
 from rrm_eval.judges import Judge, ParseResult
@@ -103,6 +104,8 @@ class JudgeMode(ABC):
     name: ClassVar[str]
     #: Whether votes > 1 draws more samples (a deterministic mode makes one record per call).
     sampled: ClassVar[bool] = True
+    #: The protocols whose prompts this mode's judges are written for (a best-of-N judge cannot judge a pair).
+    protocols: ClassVar[tuple[str, ...]] = ("pairwise", "tournament")
 
     def records_per_call(self, votes: int) -> int:
         return votes if self.sampled else 1
@@ -202,6 +205,19 @@ def mode_of(judge: Judge) -> JudgeMode:
     return MODES.get(judge.mode)
 
 
+def check_mode_fits(judge: Judge, protocol: str) -> None:
+    """Refuse, before any model loads, a judge whose mode is written for another protocol's prompts."""
+    mode = mode_of(judge)
+    if protocol not in mode.protocols:
+        fitting = sorted(n for n in MODES.names() if protocol in MODES.get(n).protocols)
+        raise RRMError(
+            f"judge {judge.name!r} has mode {mode.name!r}, which judges {' and '.join(mode.protocols)} prompts, "
+            f"not {protocol} ones",
+            hint=f"pick a judge of mode {', '.join(fitting)} here (see `rrm-eval list judges`)"
+            + ("; best-of-N judges run with `rrm-eval bestof`" if "bestof" in mode.protocols else ""),
+        )
+
+
 def check_modes_match() -> None:
     """The judge loader validates ``mode`` against :data:`JUDGE_MODE_NAMES`; every such name must be registered."""
     from rrm_eval.judges import JUDGE_MODE_NAMES
@@ -218,6 +234,7 @@ __all__ = [
     "LogprobMode",
     "PlannedCall",
     "base_record",
+    "check_mode_fits",
     "check_modes_match",
     "completion_record",
     "judge_calls",

@@ -1,6 +1,17 @@
 """Scoring: pure functions over records (accuracy with failure policy, section scores, rates)."""
 
 from rrm_eval.scoring._bestofn import SELECTORS, best_of_n, majority_vote, rate_set, rival_rows
+from rrm_eval.scoring._intervals import (  # bootstrap intervals and paired tests
+    BOOTSTRAP_RESAMPLES,
+    Intervals,
+    PairedIntervals,
+    bootstrap_intervals,
+    mcnemar_exact,
+    paired_bootstrap,
+    score_dependencies,
+    score_leaves,
+    sign_test,
+)
 from rrm_eval.scoring._pairwise import (
     FAILURE_POLICIES,
     FAILURE_SCORE,
@@ -38,6 +49,17 @@ __all__ = [
     "record_stats",
     "score_items",
     "summarize_pairwise",
+]
+__all__ += [  # intervals and paired tests
+    "BOOTSTRAP_RESAMPLES",
+    "Intervals",
+    "PairedIntervals",
+    "bootstrap_intervals",
+    "mcnemar_exact",
+    "paired_bootstrap",
+    "score_dependencies",
+    "score_leaves",
+    "sign_test",
 ]
 __all__ += [  # tournaments
     "ELO_DEFAULTS",

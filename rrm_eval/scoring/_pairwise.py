@@ -58,8 +58,18 @@ def mean_of_presentations(presentations: dict[str, float], by_order: dict[str, l
     return sum(presentations.values()) / len(presentations)
 
 
+def judgebench_sum(presentations: dict[str, float], by_order: dict[str, list[Mapping[str, Any]]]) -> float:
+    """JudgeBench's rule (``utils/metrics.py``): each presentation's verdict counts +1 for the better response, -1 for
+    the worse, 0 for a tie; the item is correct (1.0) when the sum over its orders is > 0, else 0.0. So A>B with a
+    tie is correct, and inconsistent orders or two ties are not. A presentation's score (1 / 0.5 / 0, its votes'
+    majority) maps onto +1 / 0 / -1, so an unreadable verdict follows the failure policy: tie -> 0 (the official
+    code's unmatched ``None`` decision), wrong -> -1. With one order it is the "single game" reading."""
+    total = sum(2.0 * s - 1.0 for s in presentations.values())
+    return 1.0 if total > 0 else 0.0
+
+
 #: How an item's presentations combine into its score, by name (a task names its benchmark's official rule).
-ITEM_RULES: dict[str, ItemRule] = {"mean": mean_of_presentations}
+ITEM_RULES: dict[str, ItemRule] = {"mean": mean_of_presentations, "judgebench": judgebench_sum}
 
 
 def score_items(

@@ -1,11 +1,15 @@
 """Tasks: data sources turned into items, with each benchmark's scoring rule."""
 
+import shlex
 from pathlib import Path
 
 from rrm_eval._errors import UnknownNameError
 from rrm_eval.tasks import (
+    _judgebench,  # noqa: F401  (registers the JudgeBench task)
     _ppe,  # noqa: F401  (registers the PPE correctness-pairs task)
     _rewardbench,  # noqa: F401  (registers the RewardBench tasks)
+    _rewardbench2,  # noqa: F401  (lists the RewardBench 2 tasks; they run with `rrm-eval bestof`)
+    _rmbench,  # noqa: F401  (registers the RM-Bench task)
 )
 from rrm_eval.tasks._base import TASKS, LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._candidates import (  # candidate sets for tournaments
@@ -18,6 +22,7 @@ from rrm_eval.tasks._candidates import (  # candidate sets for tournaments
     set_to_row,
     write_candidate_sets,
 )
+from rrm_eval.tasks._detect import detect_task
 from rrm_eval.tasks._items import Candidate, CandidateSet, PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
 from rrm_eval.tasks._rewardbench import SECTION_WEIGHTS, SECTIONS, SUBSET_COUNTS, section_scores
@@ -43,7 +48,12 @@ def get_task(name: str) -> PairwiseTask:
             raise
         exc.message = f"{exc.message}: that looks like a data file, and --dataset/--task takes a task name"
         exc.args = (exc.message,)
-        exc.hint = f"a data file goes to --data, e.g. --dataset rewardbench --data {name}; {exc.hint}"
+        # An existing file's columns say which benchmark it is: give the exact flags rather than an example.
+        detected = detect_task(name) if Path(name).is_file() else None
+        if detected is not None:
+            exc.hint = f"its columns are {detected}'s layout: use --dataset {detected} --data {shlex.quote(name)}"
+        else:
+            exc.hint = f"a data file goes to --data, e.g. --dataset rewardbench --data {name}; {exc.hint}"
         raise
 
 

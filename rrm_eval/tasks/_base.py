@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,6 +54,15 @@ class PairwiseTask(ABC):
     def results_file(self, summary: dict[str, Any], model: str, judge: str) -> dict[str, Any] | None:
         """An extra results JSON in a community format (e.g. reward-bench's), or None."""
         return None
+
+    def item_scores_file(
+        self, item_scores: Mapping[str, float], items: Sequence[PairwiseItem], model: str
+    ) -> dict[str, Any] | None:
+        """A per-item scores file in a community format (reward-bench's ``eval-set-scores``), or None."""
+        return None
+
+    def check_protocol(self, protocol: Any) -> None:  # noqa: B027 - optional hook
+        """Refuse, before any model loads, a protocol the benchmark's official scoring cannot use."""
 
 
 TASKS: Registry[PairwiseTask] = Registry("task")

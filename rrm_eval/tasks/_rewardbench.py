@@ -7,6 +7,7 @@ counts as much as all six code subsets together; the overall score is the plain 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -14,6 +15,7 @@ from rrm_eval._errors import DataError, RRMError
 from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
+from rrm_eval.tasks._results_files import model_results, v1_item_scores
 
 HUB_NAME = "allenai/reward-bench"
 HUB_SPLIT = "filtered"
@@ -148,10 +150,20 @@ class RewardBench(PairwiseTask):
         return section_scores(subset_accuracy)
 
     def results_file(self, summary: dict[str, Any], model: str, judge: str) -> dict[str, Any]:
-        """reward-bench's leaderboard layout: model, model_type, chat_template and one accuracy per subset."""
-        out: dict[str, Any] = {"model": model, "model_type": "Generative RM", "chat_template": None, "judge": judge}
-        out.update({s: v["accuracy"] for s, v in summary.get("subsets", {}).items()})
-        return out
+        """reward-bench's per-model leaderboard layout: model, model_type, chat_template and one accuracy per subset
+        (exactly those keys, so the leaderboard's loader sees no stray column; the judge is in summary.json).
+        chat_template is null: our backends render with the model's own template, not a fastchat one."""
+        return model_results(model, {s: v["accuracy"] for s, v in summary.get("subsets", {}).items()})
+
+    def item_scores_file(
+        self, item_scores: Mapping[str, float], items: Sequence[PairwiseItem], model: str
+    ) -> dict[str, Any]:
+        """reward-bench's v1 per-item scores layout (``eval-set-scores/<model>.json``), items in dataset order.
+        ``item_scores`` maps an item id to its score; items without one (never judged) are left out."""
+        rows = [
+            (i.id, i.subset, item_scores[i.id], i.prompt, i.chosen, i.rejected) for i in items if i.id in item_scores
+        ]
+        return v1_item_scores(model, rows)
 
 
 class RewardBenchSample(RewardBench):

@@ -106,7 +106,7 @@ def test_refuses_non_pairwise_run(two_runs, tmp_path):
     other = tmp_path / "tour"
     other.mkdir()
     write_json(other / "spec.json", {"kind": "tournament", "fingerprint": "x"})
-    assert "not a pairwise run" in refused(cli("compare", two_runs[0], other))
+    assert "not a pairwise or bestof run" in refused(cli("compare", two_runs[0], other))
 
 
 def test_refuses_a_missing_directory(two_runs, tmp_path):

@@ -37,14 +37,19 @@ def test_ties_score_by_hand():
     assert got["paired_prompts"] == 2 and got["unpaired_prompts"] == 0
 
 
-def test_spread_zero_is_the_limit_from_above():
-    assert margin_term(2.0, 0.0) == 1.0
-    assert margin_term(-2.0, 0.0) == -1.0
-    assert margin_term(0.0, 0.0) == pytest.approx(math.tanh(-1.0))
+def test_spread_zero_leaves_the_tanh_mean_as_reward_bench_does():
+    assert margin_term(2.0, 0.0) is None and margin_term(-2.0, 0.0) is None
     assert margin_term(2.0, 1.0) == pytest.approx(math.tanh(1.0))
-    # all correct rated the same (spread 0) and above every incorrect one: perfect up to the tie-break term
+    # all correct rated the same (spread 0) and above every incorrect one: the tanh mean is over no prompt id (0)
     units = ties_units({"ref:7": ([8, 3], 1), "tied:7": ([8, 8, 2], 2)})
-    assert ties_score(units)["score"] == pytest.approx(1.01)
+    got = ties_score(units)
+    assert got["score"] == pytest.approx(1.0) and got["correctness_preferred_hard"] == 1.0
+    # ... and a spread-0 id next to a spread-1 id: the mean is over the spread-1 id only
+    units = ties_units(
+        {"ref:7": ([8, 3], 1), "tied:7": ([8, 8, 2], 2), "ref:8": ([9, 4], 1), "tied:8": ([9, 8, 5], 2)}
+    )
+    # pid 8: min margin min(5, 3) = 3, spread 1 -> tanh(3 / 1 - 1) = tanh(2)
+    assert ties_score(units)["correctness_margin_score"] == pytest.approx(math.tanh(2.0))
 
 
 def test_unpaired_ids_count_in_accuracy_only_and_failures_count_against():

@@ -69,11 +69,12 @@ def test_oracle_judge_scores_full_marks_in_every_mode(tmp_path, mode):
     assert set(s["subsets"]) == {"Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties"}
     assert s["records"]["failures"] == {}
     for name, sub in s["subsets"].items():
-        # Ties: every correct rated 9, every incorrect 3, spread 0 -> 1.01 (the tie-break term at its limit)
-        assert sub["score"] == pytest.approx(1.01 if name == "Ties" else 1.0), name
-    assert s["scores"]["overall"] == pytest.approx((5 + 1.01) / 6)
+        # Ties: every correct rated 9, every incorrect 3: spread 0 everywhere, so the tanh mean is over no prompt id
+        # (reward-bench's rule) and the score is 1.00
+        assert sub["score"] == pytest.approx(1.0), name
+    assert s["scores"]["overall"] == pytest.approx(1.0)
     results = json.loads((out.run_dir / "results.json").read_text())
-    assert results["model_type"] == "Generative RM" and results["Ties"] == pytest.approx(1.01)
+    assert results["model_type"] == "Generative RM" and results["Ties"] == pytest.approx(1.0)
     records = read_jsonl(out.run_dir / "records.jsonl")
     keys = [r["key"] for r in records]
     assert len(keys) == len(set(keys))

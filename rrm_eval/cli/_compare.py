@@ -1,4 +1,5 @@
-"""`rrm-eval compare RUN_A RUN_B [RUN_C ...]`: paired comparison of pairwise runs on the items they both judged."""
+"""`rrm-eval compare RUN_A RUN_B [RUN_C ...]`: paired comparison of pairwise runs, or of bestof (RewardBench 2) runs,
+on the items they both judged."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from rrm_eval.scoring import BOOTSTRAP_RESAMPLES, FAILURE_POLICIES
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "compare",
-        help="paired comparison of pairwise runs (bootstrap intervals, exact McNemar p-values)",
+        help="paired comparison of pairwise or bestof runs (bootstrap intervals, exact McNemar p-values)",
         description="Compare each run after the first with the first, on the items both judged: per subset, section "
         "and overall score, the difference B - A with a paired bootstrap 95%% interval and an exact McNemar p-value. "
-        "Only records are read; no model is loaded.",
+        "Runs are all pairwise or all bestof (RewardBench 2; their modes may differ, e.g. listwise vs ratings), of "
+        "the same task and data. Only records are read; no model is loaded.",
     )
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="pairwise run directories (the first is the baseline)")
+    p.add_argument(
+        "runs", nargs="+", metavar="RUN_DIR", help="pairwise or bestof run directories (the first is the baseline)"
+    )
     p.add_argument(
         "--bootstrap",
         type=positive_int,
@@ -66,14 +70,18 @@ def print_comparison(result: dict[str, Any]) -> None:
     console = Console(stderr=False, soft_wrap=True)
     runs = {r["label"]: r for r in result["runs"]}
     for r in result["runs"]:
+        mode = f"mode {r['mode']}, " if r.get("mode") else ""
         console.print(
-            f"{r['label']}: {r['run_dir']}  (judge {r['judge']}, model {r['model']}, seed {r['seed']}, "
-            f"failure policy {r['failure_policy']}, {r['n_items']} items)"
+            f"{r['label']}: {r['run_dir']}  ({mode}judge {r['judge']}, model {r['model']}, seed {r['seed']}, "
+            f"failure policy {r['failure_policy']}, {r['n_items']} items)",
+            highlight=False,
         )
     if len({r["failure_policy"] for r in result["runs"]}) > 1:
         console.print("[yellow]the runs are scored under different failure policies; see --failure-policy[/yellow]")
     for comp in result["comparisons"]:
         a, b = comp["a"], comp["b"]
+        if comp.get("modes"):
+            console.print(f"modes compared: {comp['modes']}", highlight=False)
         title = f"{result['task']}: {b} vs {a} on {comp['n_common']} common items (points, %)"
         table = Table(title=title)
         for col, just in (("", "left"), ("n", "right"), (a, "right"), (b, "right"), (f"{b} - {a}", "right")):
@@ -84,9 +92,10 @@ def print_comparison(result: dict[str, Any]) -> None:
         scores = [r for r in rows if r["kind"] == "score"]
         for r in [*scores, *(r for r in rows if r["kind"] == "subset")]:
             style = "bold" if r["kind"] == "score" else None
+            unit = " pids" if r.get("unit") == "prompt ids" else ""  # Ties: units are prompt ids, not rows
             table.add_row(
                 r["name"].removeprefix("sections."),
-                str(r["n"]),
+                f"{r['n']}{unit}",
                 _points(r["a"]),
                 _points(r["b"]),
                 f"{100 * r['diff']:+.2f}",
@@ -104,9 +113,16 @@ def print_comparison(result: dict[str, Any]) -> None:
         for line in comp["verdicts"]:
             console.print(f"  {line}", highlight=False)
         console.print(f"[dim]{comp['caveat']}[/dim]")
+    for note in result.get("notes") or []:
+        console.print(f"[dim]{note}[/dim]", highlight=False)
+    pooled = (
+        ""
+        if result.get("notes")
+        else "; a section's or the overall p pools the items of the subsets it is computed from (unweighted), its "
+        "interval uses the benchmark's own weighting"
+    )
     console.print(
-        f"intervals: {result['method']}, {result['comparisons'][0]['resamples']} resamples; p: {result['test']}; "
-        f"a section's or the overall p pools the items of the subsets it is computed from (unweighted), its interval "
-        f"uses the benchmark's own weighting; alpha {result['alpha']}",
+        f"intervals: {result['method']}, {result['comparisons'][0]['resamples']} resamples; p: {result['test']}"
+        f"{pooled}; alpha {result['alpha']}",
         highlight=False,
     )

@@ -10,6 +10,7 @@ from rrm_eval.cli._common import (
     add_sampling_overrides,
     exit_status,
     model_options,
+    nonnegative_int,
     pct,
     positive_int,
     progress_factory,
@@ -43,6 +44,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="unreadable verdict: tie = chance (0.25) as reward-bench (default), wrong = 0")  # fmt: skip
     add_sampling_overrides(g)
     g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
+    g.add_argument(
+        "--bootstrap",
+        type=nonnegative_int,
+        default=1000,
+        metavar="B",
+        help="bootstrap resamples of the 95%% intervals printed next to every score (default 1000; 0 = none)",
+    )
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
     o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
@@ -76,26 +84,49 @@ def run(args: argparse.Namespace) -> int:
         output_dir=args.output_dir,
         run_dir=args.run_dir,
         run_name=args.run_name,
+        bootstrap=args.bootstrap,
     )
     outcome = evaluate_bestof(cfg, progress=progress_factory(args.quiet, unit="call"))
     print_bestof_summary(outcome.summary, outcome.run_dir)
     return exit_status(outcome.backend_errors, outcome.run_dir)
 
 
+def _band(ci: Any) -> str:
+    """``[80.4, 83.9]``: an interval in percent, one decimal; ``""`` when there is none."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2 or not all(isinstance(v, float) for v in ci):
+        return ""
+    return f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
 def print_bestof_summary(summary: dict[str, Any], run_dir: Any = None) -> None:
+    """The subset table (``score [lo, hi]`` in percent), the official overall and micro with their intervals, the
+    Ties components and the failure rates."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(soft_wrap=True)
+    intervals = summary.get("intervals") or {}
+    sub_ci, score_ci = intervals.get("subsets") or {}, intervals.get("scores") or {}
+    level = f"{100 * intervals.get('confidence', 0.95):.0f}% CI"
     table = Table(title=f"{summary.get('task')} ({summary['mode']}) — {summary.get('judge')} — {summary.get('model')}")
-    for col in ("subset", "n", "score (%)"):
+    score_col = f"score (%) [{level}]" if intervals else "score (%)"
+    for col in ("subset", "n", score_col):
         table.add_column(col, justify="left" if col == "subset" else "right")
     for name, s in summary["subsets"].items():
-        table.add_row(name, str(s["n"]), pct(s["score"]))
+        table.add_row(name, str(s["n"]), pct(s["score"]) + _band(sub_ci.get(name)))
     console.print(table)
     scores = summary["scores"]
-    console.print(f"official overall (mean of subsets) {pct(scores['overall'])}%   micro (item-weighted) "
-                  f"{pct(scores['micro'])}%")  # fmt: skip
+    console.print(
+        f"official overall (mean of subsets) {pct(scores['overall'])}%{_band(score_ci.get('overall'))}   "
+        f"micro (item-weighted) {pct(scores['micro'])}%{_band(score_ci.get('micro'))}",
+        highlight=False,
+    )
+    if intervals:
+        console.print(
+            f"intervals: {level}, {intervals.get('method', 'bootstrap')}, {intervals.get('resamples')} resamples, "
+            f"seed {intervals.get('seed')}",
+            highlight=False,
+        )
     ties = summary["subsets"].get("Ties", {}).get("ties")
     if ties:
         console.print(

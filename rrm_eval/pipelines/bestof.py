@@ -4,6 +4,7 @@ reward-bench-style results.json. :func:`rescore_bestof` recomputes a run's summa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rrm_eval.pipelines._naming import slug
 from rrm_eval.protocols._bestof import BestOfConfig, check_judge_fits, run_bestof
 from rrm_eval.runs import (
     RECORDS,
+    SPEC,
     SUMMARY,
     ProgressFactory,
     Run,
@@ -23,9 +25,11 @@ from rrm_eval.runs import (
     model_section,
     run_identity,
 )
+from rrm_eval.scoring import BOOTSTRAP_RESAMPLES, FAILURE_POLICIES
 from rrm_eval.scoring._rewardbench2 import summarize_rb2
 from rrm_eval.tasks import TaskOptions
-from rrm_eval.tasks._rewardbench2 import RB2Item, load_rewardbench2
+from rrm_eval.tasks._results_files import ITEM_SCORES_FILE, model_results, v2_item_scores
+from rrm_eval.tasks._rewardbench2 import RB2Item, leaderboard_item_rows, load_rewardbench2
 
 RESULTS = "results.json"
 ITEMS = "items.json"  # what scoring needs per item (id, subset, completions, num_correct): rescoring reads it
@@ -45,6 +49,7 @@ class BestOfRunConfig:
     output_dir: str = "runs"
     run_dir: str | None = None
     run_name: str | None = None
+    bootstrap: int = BOOTSTRAP_RESAMPLES  # resamples of the 95 % intervals (0 = none); not part of the run identity
 
 
 @dataclass
@@ -65,19 +70,17 @@ def _item_rows(items: list[RB2Item]) -> list[dict[str, Any]]:
 
 
 def results_file(summary: dict[str, Any], model: str) -> dict[str, Any]:
-    """reward-bench's leaderboard layout: model, model_type, one score per subset (fractions), and the overall."""
-    out: dict[str, Any] = {"model": model, "model_type": "Generative RM", "chat_template": None}
-    out.update({s: v["score"] for s, v in summary["subsets"].items()})
-    out["overall"] = summary["scores"]["overall"]
-    return out
+    """reward-bench's v2 per-model file (tasks/_results_files.py): model, model_type, chat_template and one score per
+    subset; no overall, since reward-bench's loader averages every other column itself (the official overall)."""
+    return model_results(model, {s: v["score"] for s, v in summary["subsets"].items()})
 
 
 def evaluate_bestof(
     cfg: BestOfRunConfig, progress: ProgressFactory | None = None, model: Model | None = None
 ) -> BestOfOutcome:
     """Run (or resume) one best-of-N evaluation."""
-    if cfg.failure_policy not in ("tie", "wrong"):
-        raise RRMError(f"unknown failure policy {cfg.failure_policy!r}", hint="use tie or wrong")
+    _check_policy(cfg.failure_policy)
+    _check_bootstrap(cfg.bootstrap)
     model_id = model_identity(cfg.model, cfg.model_options)
     mode = cfg.protocol.mode
     judge = load_judge(cfg.judge or DEFAULT_JUDGES[mode])
@@ -123,26 +126,88 @@ def evaluate_bestof(
         run_bestof(loaded.items, judge, ties_judge, run, cfg.protocol)
         rows = _item_rows(loaded.items)
         run.write(ITEMS, rows)
-        summary = summarize_rb2(rows, run.records(drop=("prompt", "raw")), mode, cfg.failure_policy)
+        records = run.records(drop=("prompt", "raw"))
+        summary = _summary(rows, records, mode, cfg.failure_policy, cfg.protocol.seed, cfg.bootstrap, cfg.task)
         summary.update({"task": cfg.task, "judge": judge.name, "ties_judge": ties_judge.name, "model": cfg.model})
         run.write(SUMMARY, summary)
         run.write(RESULTS, results_file(summary, run.model_name or cfg.model))
+        per_item = leaderboard_item_rows(loaded.items, summary)  # reward-bench's v2 per-item scores layout
+        run.write(ITEM_SCORES_FILE, v2_item_scores(run.model_name or cfg.model, per_item))
         stats = run.finish()
         return BestOfOutcome(run_dir, summary, run.written, reused, stats["seconds"])
 
 
-def rescore_bestof(run_dir: str | Path, policy: str | None = None) -> dict[str, Any]:
-    """A best-of-N run's summary from its records and items.json alone (e.g. with another failure policy)."""
+def rescore_bestof(run_dir: str | Path, policy: str | None = None, bootstrap: int | None = None) -> dict[str, Any]:
+    """A best-of-N run's summary from its records and items.json alone (e.g. with another failure policy).
+
+    ``bootstrap``: resamples of the intervals; ``None`` = as many as the run's summary.json used (else the default),
+    so a re-score under the run's own policy reproduces its intervals exactly."""
     from rrm_eval.pipelines.pairwise import run_spec
     from rrm_eval.runs import read_json
 
     path = Path(run_dir)
     spec = run_spec(path, "bestof")
+    try:
+        mode, task = str(spec["protocol"]["mode"]), str(spec["task"]["name"])
+        judge, model = spec["judge"]["name"], spec["model"]["spec"]
+    except (KeyError, TypeError):
+        raise RRMError(
+            f"{path / SPEC} lacks the protocol, task, judge or model section", hint="restore spec.json"
+        ) from None
+    policy = policy or str(spec.get("failure_policy") or "tie")
+    _check_policy(policy)
+    if bootstrap is None:
+        bootstrap = _recorded_resamples(path)
+    _check_bootstrap(bootstrap)
+    if not (path / ITEMS).exists():
+        raise RRMError(
+            f"{path / ITEMS} does not exist: the run never got as far as scoring", hint="resume the run first"
+        )
     rows = read_json(path / ITEMS)
     records = load_records(path / RECORDS, drop=("prompt", "raw"))
-    summary = summarize_rb2(rows, records, spec["protocol"]["mode"], policy or spec.get("failure_policy", "tie"))
-    summary.update({"task": spec["task"]["name"], "judge": spec["judge"]["name"], "model": spec["model"]["spec"]})
+    if not records:
+        raise RRMError(f"{path} has no records to score", hint="run (or resume) the evaluation first")
+    seed = (spec.get("protocol") or {}).get("seed", 0)
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+    summary = _summary(rows, records, mode, policy, seed, bootstrap, task)
+    summary.update({"task": task, "judge": judge, "model": model, "rescored_with": {"failure_policy": policy}})
+    if isinstance(spec.get("ties_judge"), dict):
+        summary["ties_judge"] = spec["ties_judge"].get("name")
     return summary
+
+
+def _summary(
+    rows: list[dict[str, Any]],
+    records: list[dict[str, Any]],
+    mode: str,
+    policy: str,
+    seed: int,
+    bootstrap: int,
+    task: str,
+) -> dict[str, Any]:
+    """The one place a best-of-N summary is made (run and re-score alike): the intervals are seeded from the run seed
+    and the task name, so both give the same numbers."""
+    return summarize_rb2(rows, records, mode, policy, seed=seed, bootstrap=bootstrap, content=(task,))
+
+
+def _check_policy(policy: str) -> None:
+    if policy not in FAILURE_POLICIES:
+        raise RRMError(f"unknown failure policy {policy!r}", hint=f"use one of {', '.join(FAILURE_POLICIES)}")
+
+
+def _check_bootstrap(bootstrap: int) -> None:
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0:
+        raise RRMError(f"--bootstrap must be a whole number >= 0, got {bootstrap!r}", hint="0 = no intervals")
+
+
+def _recorded_resamples(path: Path) -> int:
+    """How many resamples the run's summary.json intervals used (the default when it has none or is unreadable)."""
+    try:
+        summary = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
+        value = summary["intervals"]["resamples"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return BOOTSTRAP_RESAMPLES
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else BOOTSTRAP_RESAMPLES
 
 
 __all__ = ["DEFAULT_JUDGES", "ITEMS", "BestOfOutcome", "BestOfRunConfig", "evaluate_bestof", "rescore_bestof",

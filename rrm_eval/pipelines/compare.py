@@ -1,4 +1,5 @@
-"""Paired comparison of pairwise runs on the items they both judged (``rrm-eval compare``).
+"""Paired comparison of pairwise runs on the items they both judged (``rrm-eval compare``); bestof (RewardBench 2)
+runs are compared by :mod:`rrm_eval.pipelines._compare_bestof` through the same entry point.
 
 For each run after the first (B, C, ...) against the first (A): per subset, per score of the benchmark (sections,
 overall, variants) the two values, the difference with a paired bootstrap interval
@@ -9,9 +10,10 @@ the same data (same data fingerprint); only records are read, no model is loaded
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rrm_eval._errors import RRMError
 from rrm_eval.pipelines.pairwise import run_spec
@@ -86,7 +88,14 @@ def load_run(run_dir: str | Path, label: str, policy: str | None = None) -> Load
     return LoadedRun(label, path, spec, policy, items)
 
 
-def _check_same_benchmark(runs: list[LoadedRun]) -> None:
+class _RunLike(Protocol):
+    @property
+    def run_dir(self) -> Path: ...
+    @property
+    def spec(self) -> dict[str, Any]: ...
+
+
+def _check_same_benchmark(runs: Sequence[_RunLike]) -> None:
     first = runs[0]
     name, data = _task_section(first.run_dir, first.spec)
     for run in runs[1:]:
@@ -185,6 +194,29 @@ def compare_pair(
     }
 
 
+_COMPARABLE = ("pairwise", "bestof")
+
+
+def _run_kind(run_dirs: Sequence[str | Path]) -> str:
+    """The one kind of run all ``run_dirs`` are (pairwise or bestof), or a clear refusal."""
+    kinds = [(Path(d), str(run_spec(d)["kind"])) for d in run_dirs]
+    for path, kind in kinds:
+        if kind not in _COMPARABLE:
+            raise RRMError(
+                f"{path} is a {kind} run, not a pairwise or bestof run: compare needs per-item scores",
+                hint="compare pairwise runs (rrm-eval pairwise / rewardbench / ppe) or bestof runs (rrm-eval bestof)",
+            )
+    first_path, first = kinds[0]
+    for path, kind in kinds[1:]:
+        if kind != first:
+            raise RRMError(
+                f"{path} is a {kind} run and {first_path} a {first} run: a pairwise accuracy and a best-of-N score "
+                "are not computed on the same items, so they cannot be paired",
+                hint="compare pairwise runs with pairwise runs and bestof runs with bestof runs",
+            )
+    return first
+
+
 def compare_runs(
     run_dirs: list[str | Path],
     resamples: int = BOOTSTRAP_RESAMPLES,
@@ -192,7 +224,8 @@ def compare_runs(
     alpha: float = ALPHA,
     failure_policy: str | None = None,
 ) -> dict[str, Any]:
-    """Compare pairwise runs: each run after the first against the first, on the items both judged.
+    """Compare pairwise runs, or bestof (RewardBench 2) runs: each run after the first against the first, on the
+    items both judged (bestof: :mod:`rrm_eval.pipelines._compare_bestof`; its runs may differ in mode).
 
     ``seed`` defaults to the first run's seed; ``failure_policy`` (``tie`` | ``wrong``) re-scores every run under
     one policy (default: each run's own, as its summary was scored)."""
@@ -204,6 +237,10 @@ def compare_runs(
         raise RRMError(f"--bootstrap must be at least 1, got {resamples!r}", hint="e.g. --bootstrap 1000")
     if len({Path(d).resolve() for d in run_dirs}) < len(run_dirs):
         raise RRMError("the same run directory is given twice", hint="give each run once")
+    if _run_kind(run_dirs) == "bestof":
+        from rrm_eval.pipelines._compare_bestof import compare_bestof_runs
+
+        return compare_bestof_runs(run_dirs, resamples, seed, alpha, failure_policy)
     runs = [load_run(d, _label(k), failure_policy) for k, d in enumerate(run_dirs)]
     _check_same_benchmark(runs)
     task = get_task(_task_section(runs[0].run_dir, runs[0].spec)[0])
@@ -217,6 +254,7 @@ def compare_runs(
                 hint="compare runs over overlapping items (e.g. the same --subsets / --limit)",
             )
     return {
+        "kind": "pairwise",
         "task": task.name,
         "data_fingerprint": _task_section(runs[0].run_dir, runs[0].spec)[1],
         "method": PAIRED_METHOD,

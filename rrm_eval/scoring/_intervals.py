@@ -19,6 +19,11 @@ for a split of two orders) as a sign test on the score differences: an item is d
 and it counts for the run that scored it higher, whatever the size of the gap. On 0/1 scores this is McNemar's test
 exactly; items where both runs score the same (including 0.5 and 0.5) carry no information about which is better.
 
+**Units other than items.** :func:`bootstrap_sums` / :func:`paired_bootstrap_sums` resample *units* described by
+feature rows (one row per unit, e.g. a RewardBench 2 Ties prompt id with its ref/tied accuracies and margin terms)
+and hand the per-resample column sums to a vectorised statistic: for a benchmark whose scores are ratios of per-unit
+sums, the same multinomial-over-distinct-rows draw serves any formula, with no Python loop over resamples.
+
 Seeds: :func:`bootstrap_seed` derives the generator's seed from the run seed and the content (task name, the sorted
 item ids), so a resumed run, a re-score and any process give the same intervals.
 """
@@ -88,13 +93,20 @@ def _by_subset(columns: Iterable[Mapping[str, ItemScore]], ids: Iterable[str]) -
     return {s: np.asarray(r, dtype=np.float64) for s, r in sorted(rows.items())}
 
 
-def _resampled_means(rng: np.random.Generator, scores: FloatArray, resamples: int) -> FloatArray:
-    """(resamples x runs) means of ``scores`` (items x runs) over resamples of its rows, drawn as multinomial counts
-    of its distinct rows (the module docstring says why that is the same as resampling rows)."""
-    n = scores.shape[0]
-    distinct, counts = np.unique(scores, axis=0, return_counts=True)
+def resampled_sums(rng: np.random.Generator, features: FloatArray, resamples: int) -> FloatArray:
+    """(resamples x columns) column sums of ``features`` (units x columns) over resamples of its rows (units drawn
+    with replacement, as many as there are), drawn as multinomial counts of its distinct rows (the module docstring
+    says why that is the same as resampling rows)."""
+    n = features.shape[0]
+    distinct, counts = np.unique(features, axis=0, return_counts=True)
     draws = rng.multinomial(n, counts / n, size=resamples)  # (resamples x distinct rows)
-    means: FloatArray = (draws @ distinct) / n
+    sums: FloatArray = draws @ distinct
+    return sums
+
+
+def _resampled_means(rng: np.random.Generator, scores: FloatArray, resamples: int) -> FloatArray:
+    """(resamples x runs) means of ``scores`` (items x runs) over resamples of its rows."""
+    means: FloatArray = resampled_sums(rng, scores, resamples) / scores.shape[0]
     return means
 
 
@@ -287,6 +299,112 @@ def paired_bootstrap(
     return PairedIntervals(resamples, seed, rng_seed, confidence, len(ids), scores, sub, counts)
 
 
+#: A vectorised statistic of resampled units: (subset -> (resamples x columns) sums of its units' feature rows) ->
+#: (subset -> (resamples,) subset score, score name -> (resamples,) value). One call covers every resample, so a
+#: benchmark whose scores are ratios of per-unit sums (RewardBench 2's Ties formula, means of item scores) needs no
+#: Python loop over resamples.
+SumsStatistic = Callable[[Mapping[str, FloatArray]], tuple[dict[str, FloatArray], dict[str, FloatArray]]]
+
+
+def _full_sums(features: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
+    """The sums of the data as they are (every unit once): what the point estimate is computed from."""
+    return {s: f.sum(axis=0, keepdims=True) for s, f in features.items()}
+
+
+def _first(values: Mapping[str, FloatArray]) -> dict[str, float]:
+    return {k: float(v[0]) for k, v in values.items()}
+
+
+def bootstrap_sums(
+    features: Mapping[str, FloatArray],
+    statistic: SumsStatistic,
+    ids: Iterable[str],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    content: tuple[Any, ...] = (),
+    confidence: float = CONFIDENCE,
+) -> Intervals:
+    """Percentile intervals of a statistic of per-unit features, units resampled within subsets.
+
+    ``features``: subset -> (units x columns) array, one row per resampling unit (an item; a prompt id); the rows of a
+    subset are resampled with replacement, keeping its size, and ``statistic`` turns the column sums of every
+    resample into the subset scores and the benchmark's scores. ``ids``: the units' ids, hashed with ``seed`` and
+    ``content`` into the generator's seed (so the intervals do not depend on the order units come in)."""
+    _check_resamples(resamples, confidence)
+    rng_seed = bootstrap_seed(seed, *content, *sorted(ids))
+    if not features:
+        return Intervals(resamples, seed, rng_seed, confidence)
+    rng = np.random.default_rng(rng_seed)
+    sums = {s: resampled_sums(rng, features[s], resamples) for s in sorted(features)}  # fixed draw order
+    subsets, scores = statistic(sums)
+    return Intervals(
+        resamples,
+        seed,
+        rng_seed,
+        confidence,
+        scores={name: _percentiles(v, confidence) for name, v in scores.items()},
+        subsets={s: _percentiles(v, confidence) for s, v in subsets.items()},
+    )
+
+
+def paired_bootstrap_sums(
+    features_a: Mapping[str, FloatArray],
+    features_b: Mapping[str, FloatArray],
+    statistic: SumsStatistic,
+    ids: Iterable[str],
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+    content: tuple[Any, ...] = (),
+    confidence: float = CONFIDENCE,
+) -> PairedIntervals:
+    """The paired version of :func:`bootstrap_sums`: row k of a subset in ``features_a`` and in ``features_b`` is
+    the same unit as the two runs scored it; every resample draws the same units for both runs (their feature rows
+    side by side), so the difference B - A of every score gets a paired interval."""
+    _check_resamples(resamples, confidence)
+    if sorted(features_a) != sorted(features_b) or any(
+        features_a[s].shape[0] != features_b[s].shape[0] for s in features_a
+    ):
+        raise ValueError("paired features must have the same subsets and units")
+    id_list = sorted(ids)
+    if not id_list or not features_a:
+        raise RRMError("the two runs have no item in common", hint="compare runs over the same data")
+    rng_seed = bootstrap_seed(seed, *content, *id_list)
+    rng = np.random.default_rng(rng_seed)
+    sums_a: dict[str, FloatArray] = {}
+    sums_b: dict[str, FloatArray] = {}
+    for s in sorted(features_a):
+        width = features_a[s].shape[1]
+        joint = resampled_sums(rng, np.hstack([features_a[s], features_b[s]]), resamples)
+        sums_a[s], sums_b[s] = joint[:, :width], joint[:, width:]
+    sub_a, sc_a = statistic(sums_a)
+    sub_b, sc_b = statistic(sums_b)
+    (pt_sub_a, pt_sc_a), (pt_sub_b, pt_sc_b) = statistic(_full_sums(features_a)), statistic(_full_sums(features_b))
+    point_sub_a, point_sub_b = _first(pt_sub_a), _first(pt_sub_b)
+    point_sc_a, point_sc_b = _first(pt_sc_a), _first(pt_sc_b)
+
+    def estimate(a: float, b: float, draws: FloatArray) -> PairedEstimate:
+        return PairedEstimate(a, b, b - a, _percentiles(draws, confidence))
+
+    return PairedIntervals(
+        resamples,
+        seed,
+        rng_seed,
+        confidence,
+        len(id_list),
+        scores={k: estimate(point_sc_a[k], point_sc_b[k], sc_b[k] - sc_a[k]) for k in sc_a if k in sc_b},
+        subsets={s: estimate(point_sub_a[s], point_sub_b[s], sub_b[s] - sub_a[s]) for s in sub_a},
+        counts={s: int(f.shape[0]) for s, f in sorted(features_a.items())},
+    )
+
+
+def point_statistic(
+    features: Mapping[str, FloatArray], statistic: SumsStatistic
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The statistic on the data as they are (each unit once): subset scores and scores as floats."""
+    subsets, scores = statistic(_full_sums(features))
+    return _first(subsets), _first(scores)
+
+
 def score_dependencies(
     aggregate: Aggregate, subset_accuracy: Mapping[str, float], subset_counts: Mapping[str, int]
 ) -> dict[str, list[str]]:
@@ -319,11 +437,16 @@ __all__ = [
     "PairedEstimate",
     "PairedIntervals",
     "SignTest",
+    "SumsStatistic",
     "bootstrap_intervals",
     "bootstrap_seed",
+    "bootstrap_sums",
     "common_items",
     "mcnemar_exact",
     "paired_bootstrap",
+    "paired_bootstrap_sums",
+    "point_statistic",
+    "resampled_sums",
     "score_dependencies",
     "score_leaves",
     "sign_test",

@@ -257,3 +257,41 @@ __all__ = [
     "load_rewardbench2",
     "select_rb2",
 ]
+
+
+# -- reward-bench's v2 per-item scores file (tasks/_results_files.py: v2_item_scores) --------------------------------
+def leaderboard_item_rows(items: list[RB2Item], summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per scored prompt for :func:`rrm_eval.tasks._results_files.v2_item_scores`, from the items and a
+    bestof summary (its ``item_scores`` and ``ties_ratings``).
+
+    Order as ``run_generative_v2.py`` writes it: the non-Ties rows in dataset order, then the Ties rows (it
+    concatenates the two datasets). A non-Ties row carries ``results`` (its best-of-4 score); a Ties row carries
+    ``scores``, its ratings as our Ties scoring used them -- a failed rating replaced by the value that counts against
+    the judge (0 for a correct completion, 11 for an incorrect one) -- so reward-bench's ``process_single_model`` fed
+    this file sees what we scored; reward-bench itself would write -1 there. Items without a score (an unfinished
+    run) are left out."""
+    from rrm_eval.scoring._rewardbench2 import fill_failed_ties  # scoring is pure; imported late to keep tasks light
+
+    def base(item: RB2Item) -> dict[str, Any]:
+        from rrm_eval.tasks._results_files import single_turn
+
+        chosen, rejected = item.completions[: item.num_correct], item.completions[item.num_correct :]
+        return {
+            "id": item.id,
+            "subset": item.subset,
+            "num_correct": item.num_correct,
+            "texts_chosen": [single_turn(item.prompt, c) for c in chosen],
+            "texts_rejected": [single_turn(item.prompt, r) for r in rejected],
+        }
+
+    scores: dict[str, dict[str, float]] = summary.get("item_scores", {})
+    ratings: dict[str, list[int | None]] = summary.get("ties_ratings", {})
+    scored = [i for i in items if not i.is_ties and i.id in scores.get(i.subset, {})]
+    rows = [{**base(i), "results": scores[i.subset][i.id]} for i in scored]
+    for item in (i for i in items if i.is_ties and i.id in ratings):
+        filled = fill_failed_ties(ratings[item.id], item.num_correct)
+        rows.append({**base(item), "scores": [int(r) if float(r).is_integer() else r for r in filled]})
+    return rows
+
+
+__all__ += ["leaderboard_item_rows"]

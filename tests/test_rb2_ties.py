@@ -45,9 +45,7 @@ def test_spread_zero_leaves_the_tanh_mean_as_reward_bench_does():
     got = ties_score(units)
     assert got["score"] == pytest.approx(1.0) and got["correctness_preferred_hard"] == 1.0
     # ... and a spread-0 id next to a spread-1 id: the mean is over the spread-1 id only
-    units = ties_units(
-        {"ref:7": ([8, 3], 1), "tied:7": ([8, 8, 2], 2), "ref:8": ([9, 4], 1), "tied:8": ([9, 8, 5], 2)}
-    )
+    units = ties_units({"ref:7": ([8, 3], 1), "tied:7": ([8, 8, 2], 2), "ref:8": ([9, 4], 1), "tied:8": ([9, 8, 5], 2)})
     # pid 8: min margin min(5, 3) = 3, spread 1 -> tanh(3 / 1 - 1) = tanh(2)
     assert ties_score(units)["correctness_margin_score"] == pytest.approx(math.tanh(2.0))
 

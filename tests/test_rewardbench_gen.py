@@ -11,10 +11,10 @@ from helpers import cli, only_run, summary_of, write_jsonl
 
 
 def equivalent(stdout: str) -> list[str]:
-    """The `rrm-eval pairwise ...` command the subcommand printed, as arguments (without `rrm-eval`)."""
+    """The `rrm-eval pairwise|bestof ...` command the subcommand printed, as arguments (without `rrm-eval`)."""
     (line,) = [ln for ln in stdout.splitlines() if ln.startswith("equivalent: ")]
     argv = shlex.split(line.removeprefix("equivalent: "))
-    assert argv[:2] == ["rrm-eval", "pairwise"]
+    assert argv[0] == "rrm-eval" and argv[1] in ("pairwise", "bestof")
     return argv[1:]
 
 
@@ -129,7 +129,7 @@ def test_a_model_reward_bench_prompts_differently_is_noted() -> None:
     "flags,needle",
     [
         (["--chat_template", "tulu"], "--chat_template"),
-        (["--score_w_ratings"], "--score_w_ratings"),
+        (["--score_w_ratings"], "--score_w_ratings"),  # v1: ratings would change every score
         (["--pref_sets"], "--pref_sets"),
         (["--num_gpus", "2", "--backend", "hf"], "--num_gpus"),
         (["--num_gpus", "0"], "--num_gpus"),
@@ -157,8 +157,14 @@ def test_api_model_name_with_force_local_runs_locally() -> None:
 
 
 def test_v2_dataset_flag_picks_the_task(tmp_path: Path, sample_rows: list[dict]) -> None:
+    res = cli("rewardbench-gen", "--model", "org/m", "--dataset", "allenai/reward-bench-2", "--dry-run")
+    assert res.returncode == 0 and "equivalent: rrm-eval bestof " in res.stdout, res.stdout + res.stderr
     argv = dry("--model", "org/m", "--dataset", "allenai/reward-bench-2")
     assert argv[argv.index("--dataset") + 1] == "rewardbench2"
+    # run_generative_v2.py: a 4-way ranking prompt by default, per-answer ratings with --score_w_ratings
+    assert argv[argv.index("--rb2-mode") + 1] == "listwise" and "--order" not in argv
+    argv = dry("--model", "org/m", "--dataset", "allenai/reward-bench-2", "--score_w_ratings")
+    assert argv[argv.index("--rb2-mode") + 1] == "ratings" and argv[argv.index("--judge") + 1] == "rb2-ratings"
     # a local file: its columns say the task, and it goes to --data
     path = write_jsonl(tmp_path / "rb.jsonl", sample_rows[:5])
     argv = dry("--model", "org/m", "--dataset", str(path))

@@ -26,7 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=positive_int, help="first N items (after --subsets)")
     p.add_argument("--skip-bad-rows", action="store_true", help="drop malformed rows (counted) instead of stopping")
     p.add_argument(
-        "--split", choices=("gpt", "claude"), help="JudgeBench split (default: the file's response_model; gpt from the hub)"
+        "--split",
+        choices=("gpt", "claude"),
+        help="JudgeBench split (default: the file's response_model; gpt from the hub)",
     )
     add_pairwise_options(p)
     p.set_defaults(func=run)

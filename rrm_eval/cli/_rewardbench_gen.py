@@ -1,8 +1,9 @@
 """`rrm-eval rewardbench-gen`: reward-bench's ``scripts/run_generative.py`` / ``run_generative_v2.py`` flags, mapped
-onto `rrm-eval pairwise`, so a reward-bench user swaps the command name and keeps the flags.
+onto `rrm-eval pairwise` (RewardBench v1) or `rrm-eval bestof` (RewardBench 2: the 4-way ranking prompt, or the
+per-answer ratings with ``--score_w_ratings``), so a reward-bench user swaps the command name and keeps the flags.
 
 The flags are the ones reward-bench 0.1.4 defines (``get_args`` in both scripts). Each is translated into the
-arguments of `rrm-eval pairwise`; the equivalent command is printed first, then run through the same code. A flag
+arguments of that command; the equivalent command is printed first, then run through the same code. A flag
 that would change what is measured and has no counterpart here is refused (an error naming it); a flag that only
 concerns reward-bench's machinery (uploads, Beaker, threads) is accepted with a note saying why it does nothing.
 
@@ -58,7 +59,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     rb.add_argument("--force_local", action="store_true", help="run locally: we always do (noted)")
     ours = p.add_argument_group("rrm-eval additions")
     ours.add_argument("--backend", choices=("vllm", "hf"), default="vllm", help="engine for a bare model name")
-    ours.add_argument("--judge", default="mt-bench", help="judge (default mt-bench: reward-bench's verdict format)")
+    ours.add_argument(
+        "--judge",
+        help="judge (default: mt-bench for v1, reward-bench's verdict format; rb2-listwise / rb2-ratings for v2)",
+    )
     ours.add_argument("--data", help="v1: local RewardBench file instead of the hub")
     ours.add_argument("--seed", type=int, help="seed of the presentation orders (default 0)")
     ours.add_argument("--model-opt", action="append", default=[], metavar="KEY=VALUE", help="backend option")
@@ -128,23 +132,31 @@ def _task(args: argparse.Namespace) -> list[str]:
 
 
 def translate(args: argparse.Namespace) -> list[str]:
-    """The `rrm-eval pairwise` arguments (without the command name) equivalent to these reward-bench flags."""
+    """The `rrm-eval pairwise` (v1) or `rrm-eval bestof` (v2) arguments, without the command name, equivalent to these
+    reward-bench flags."""
     if args.chat_template:
         raise RRMError(
             f"--chat_template {args.chat_template}: a fastchat template changes the prompt, and rrm-eval renders "
             "with the model's own chat template",
             hint="drop --chat_template, or give a jinja template file with --model-opt chat_template=FILE",
         )
-    if args.score_w_ratings:
+    task = _task(args)
+    v2 = task[1].startswith("rewardbench2")
+    if args.score_w_ratings and not v2:
         raise RRMError(
-            "--score_w_ratings: reward-bench's ratings mode (each answer rated 1-10 alone) is not a pairwise judge "
-            "here, and it would change every score",
-            hint="drop --score_w_ratings to judge pairs; for RewardBench 2 ratings use that task's ratings mode",
+            "--score_w_ratings: reward-bench's ratings mode (each answer rated 1-10 alone) is its RewardBench 2 mode; "
+            "RewardBench v1 is judged in pairs here, and ratings would change every score",
+            hint="drop --score_w_ratings for v1; with --dataset allenai/reward-bench-2 it selects the ratings mode",
         )
     if args.num_gpus < 1:
         raise RRMError(f"--num_gpus {args.num_gpus}: needs at least 1", hint="pass --num_gpus N with N >= 1")
     spec = _model_spec(args)
-    out = [*_task(args), "--model", spec, "--judge", args.judge]
+    if v2:  # run_generative_v2.py: one 4-way ranking prompt, or per-answer ratings with --score_w_ratings
+        mode = "ratings" if args.score_w_ratings else "listwise"
+        judge = args.judge or ("rb2-ratings" if mode == "ratings" else "rb2-listwise")
+        out = [*task, "--model", spec, "--rb2-mode", mode, "--judge", judge]
+    else:
+        out = [*task, "--model", spec, "--judge", args.judge or "mt-bench"]
     opts: list[str] = []
     if args.num_gpus > 1:
         if not spec.startswith("vllm:"):
@@ -173,8 +185,11 @@ def translate(args: argparse.Namespace) -> list[str]:
     opts += args.model_opt
     for opt in opts:
         out += ["--model-opt", opt]
-    # reward-bench's decoding and scoring: greedy, 2,048 new tokens, one random order per pair, failure = 0.5.
-    out += ["--temperature", "0", "--max-new-tokens", str(_MAX_TOKENS), "--order", "random", "--failure-policy", "tie"]
+    # reward-bench's decoding and scoring: greedy, 2,048 new tokens, one random order per pair (v1), an unreadable
+    # answer scored as a tie (v1: 0.5) or chance (v2: 0.25).
+    out += ["--temperature", "0", "--max-new-tokens", str(_MAX_TOKENS), "--failure-policy", "tie"]
+    if not v2:
+        out += ["--order", "random"]
     if args.seed is not None:
         out += ["--seed", str(args.seed)]
     if args.debug:
@@ -195,13 +210,14 @@ def translate(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrm_eval.cli import _pairwise
+    from rrm_eval.cli import _pairwise, _rewardbench2
 
     argv = translate(args)
-    print("equivalent: " + shlex.join(["rrm-eval", "pairwise", *argv]), flush=True)
+    command, module = ("bestof", _rewardbench2) if "--rb2-mode" in argv else ("pairwise", _pairwise)
+    print("equivalent: " + shlex.join(["rrm-eval", command, *argv]), flush=True)
     if args.dry_run:
         return 0
     parser = argparse.ArgumentParser(prog="rrm-eval")
-    _pairwise.add_parser(parser.add_subparsers(dest="command"))
-    pairwise_args = parser.parse_args(["pairwise", *argv])
-    return int(pairwise_args.func(pairwise_args) or 0)
+    module.add_parser(parser.add_subparsers(dest="command"))
+    parsed = parser.parse_args([command, *argv])
+    return int(parsed.func(parsed) or 0)

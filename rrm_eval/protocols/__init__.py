@@ -4,8 +4,10 @@ Judge modes (:data:`MODES`: generate, logprob, reason) and tournament schedules 
 knockout, swiss) are registries; both protocols judge through the same modes.
 """
 
-from rrm_eval.protocols import _reasoning  # noqa: F401 - registers the ``reason`` mode
-from rrm_eval.protocols import _bestof  # noqa: F401 - registers the ``listwise`` and ``rating`` modes
+from rrm_eval.protocols import (
+    _bestof,  # noqa: F401 - registers the ``listwise`` and ``rating`` modes
+    _reasoning,  # noqa: F401 - registers the ``reason`` mode
+)
 from rrm_eval.protocols._modes import (
     MODES,
     JudgeMode,

@@ -283,3 +283,32 @@ def test_rescore_refuses_non_runs_clearly_and_rescores_tournaments(tmp_path, cap
     assert "Best-of-N accuracy" in capsys.readouterr().out
     assert main(["rescore", str(out.run_dir), "--failure-policy", "wrong"]) == 2
     assert "tournament run" in capsys.readouterr().err
+
+
+def test_a_tournament_keeps_failed_games_on_resume(tmp_path):
+    """A redone game could change who advances and orphan the games after it: adaptive schedules keep failures."""
+
+    class FlakyGames(ScriptedDriver):
+        def __init__(self) -> None:
+            super().__init__("marker")
+
+        def generate(self, requests, params):  # type: ignore[no-untyped-def]
+            out = super().generate(requests, params)
+            for group in out[:3]:
+                for c in group:
+                    c.text, c.finish_reason, c.error = "", "error", "server reply has no 'choices'"
+            return out
+
+    cfg = TournamentRunConfig(
+        model="scripted:marker",
+        judge="skywork-critic",
+        candidates=(str(MATH8),),
+        protocol=TournamentConfig(schedule="knockout"),
+        output_dir=str(tmp_path / "runs"),
+        bootstrap=0,
+    )
+    first = rrm_eval.run_tournament_eval(cfg, model=Model(FlakyGames()))
+    assert first.backend_errors > 0
+    healthy = ScriptedDriver("marker")
+    again = rrm_eval.run_tournament_eval(cfg, model=Model(healthy))
+    assert healthy.calls == 0 and again.written == 0 and again.backend_errors == first.backend_errors

@@ -7,6 +7,7 @@ import argparse
 from rrm_eval import COT_SYSTEM, CandidateGenConfig, generate_candidates
 from rrm_eval.cli._common import (
     add_model_options,
+    add_output_options,
     model_options,
     nonnegative_float,
     pct,
@@ -40,10 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--limit", type=positive_int, help="first N problems")
     add_model_options(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
-    o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p, run_name=False)
     p.set_defaults(func=run)
 
 

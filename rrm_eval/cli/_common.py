@@ -78,6 +78,12 @@ def add_pairwise_options(p: argparse.ArgumentParser) -> None:
         help="score of an unreadable verdict: tie = 0.5 as the published anchors (default), wrong = 0",
     )
     add_sampling_overrides(g)
+    add_record_options(g)
+    add_output_options(p)
+
+
+def add_record_options(g: argparse._ArgumentGroup) -> None:
+    """What a judging command stores and how its scores are reported."""
     g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
     g.add_argument(
         "--bootstrap",
@@ -86,10 +92,15 @@ def add_pairwise_options(p: argparse.ArgumentParser) -> None:
         metavar="B",
         help="bootstrap resamples of the 95%% intervals printed next to every score (default 1000; 0 = none)",
     )
+
+
+def add_output_options(p: argparse.ArgumentParser, run_name: bool = True) -> None:
+    """Where a command's run directory goes (every command that makes a run)."""
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
     o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
-    o.add_argument("--run-name", help="name of the run directory under --output-dir")
+    if run_name:
+        o.add_argument("--run-name", help="name of the run directory under --output-dir")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -130,7 +141,8 @@ def exit_status(backend_errors: int, run_dir: Any) -> int:
         f"warning: {backend_errors} judge call(s) failed in the backend after their retries (recorded as "
         f"backend_error in {run_dir}/records.jsonl); the scores above count them by the failure policy.\n"
         "hint: fix the server or engine, then run the same command again: it makes only the failed calls again "
-        "(every other record is kept)",
+        "(every other record is kept; tournaments keep failed games, scored by the verdict policy, since a redone "
+        "game could change the bracket after it)",
         file=sys.stderr,
     )
     return 1

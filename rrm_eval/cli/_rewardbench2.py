@@ -7,10 +7,11 @@ from typing import Any
 
 from rrm_eval.cli._common import (
     add_model_options,
+    add_output_options,
+    add_record_options,
     add_sampling_overrides,
     exit_status,
     model_options,
-    nonnegative_int,
     pct,
     positive_int,
     progress_factory,
@@ -43,19 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--failure-policy", choices=("tie", "wrong"), default="tie",
                    help="unreadable verdict: tie = chance (0.25) as reward-bench (default), wrong = 0")  # fmt: skip
     add_sampling_overrides(g)
-    g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
-    g.add_argument(
-        "--bootstrap",
-        type=nonnegative_int,
-        default=1000,
-        metavar="B",
-        help="bootstrap resamples of the 95%% intervals printed next to every score (default 1000; 0 = none)",
-    )
-    o = p.add_argument_group("output")
-    o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
-    o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
-    o.add_argument("--run-name", help="name of the run directory under --output-dir")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_record_options(g)
+    add_output_options(p)
     p.set_defaults(func=run)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from rrm_eval import TournamentRunConfig, accuracy_results, rival_results, run_tournament_eval
 from rrm_eval.cli._common import (
     add_model_options,
+    add_output_options,
     add_sampling_overrides,
     exit_status,
     model_options,
@@ -130,11 +131,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_sampling_overrides(g)
     g.add_argument("--no-save-prompts", action="store_true", help="store only prompt hashes in records")
     _add_scoring_options(p)
-    o = p.add_argument_group("output")
-    o.add_argument("--output-dir", default="runs", help="parent folder of run directories (default runs/)")
-    o.add_argument("--run-dir", help="exact run directory (resume it if it exists)")
-    o.add_argument("--run-name", help="name of the run directory under --output-dir")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -120,7 +120,13 @@ def evaluate_bestof(
         )
     )
     with Run(
-        run_dir, spec, model_spec=cfg.model, model_options=cfg.model_options, model=model, progress=progress
+        run_dir,
+        spec,
+        model_spec=cfg.model,
+        model_options=cfg.model_options,
+        model=model,
+        progress=progress,
+        retry_failed=mode != "knockout",  # a redone knockout game could change the bracket after it (see Run)
     ) as run:
         reused = run.reused
         run_bestof(loaded.items, judge, ties_judge, run, cfg.protocol)

@@ -151,7 +151,13 @@ def run_tournament_eval(
     }
     run_dir = _run_dir(cfg, fingerprint, judge.name)
     with Run(
-        run_dir, spec, model_spec=cfg.model, model_options=cfg.model_options, model=model, progress=progress
+        run_dir,
+        spec,
+        model_spec=cfg.model,
+        model_options=cfg.model_options,
+        model=model,
+        progress=progress,
+        retry_failed=False,  # a redone game could change the bracket after it (see Run)
     ) as run:
         write_candidate_sets(run_dir / CANDIDATES, sets)
         reused = sum(1 for r in run.existing if r.get("kind", "judge") == "judge")

@@ -49,6 +49,7 @@ class Run:
         model: Model | None = None,
         progress: ProgressFactory | None = None,
         drop: tuple[str, ...] = ("prompt", "raw", "text"),
+        retry_failed: bool = True,
     ) -> None:
         from rrm_eval.runs._identity import IDENTITY_VERSION
 
@@ -62,6 +63,9 @@ class Run:
         self._progress = progress
         self._advance: Callable[[int], None] | None = None
         self._drop = drop
+        # Adaptive schedules decide later games from earlier outcomes: redoing a failed game could change the path
+        # and orphan the games played after it, so they keep their failures (the verdict policy scores them).
+        self._retry_failed = retry_failed
         self._t0 = time.perf_counter()
         self.existing: list[dict[str, Any]] = []
         self.done: set[str] = set()
@@ -78,7 +82,7 @@ class Run:
                     _model_section(self.spec).setdefault("resolved", resolved)
         loaded = self.journal.open(self.spec, drop=self._drop)
         # Calls the backend failed are made again (their new record supersedes the failed one); all else is kept.
-        self.existing = [r for r in loaded if not retryable(r)]
+        self.existing = [r for r in loaded if not (self._retry_failed and retryable(r))]
         self.retrying = len(loaded) - len(self.existing)
         self.done = {r["key"] for r in self.existing}
         return self

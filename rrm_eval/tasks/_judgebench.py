@@ -33,6 +33,7 @@ from rrm_eval._errors import DataError, RRMError
 from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
+from rrm_eval.tasks._loading import items_from_rows as rows_to_items
 
 HUB_NAME = "ScalerLab/JudgeBench"
 #: Split name -> the response model whose answers make up that split (the official data files' names).
@@ -67,12 +68,7 @@ def split_of(response_model: str) -> str | None:
     return next((name for name, model in SPLITS.items() if model == response_model), None)
 
 
-def _item(source: str, n: int, row: dict[str, Any], seen: set[str]) -> PairwiseItem:
-    if row.get("pair_id") is None or str(row["pair_id"]).strip() == "":
-        raise DataError(source, f"#{n}", "pair_id", "missing")
-    pair_id = str(row["pair_id"])
-    if pair_id in seen:
-        raise DataError(source, pair_id, "pair_id", "duplicate pair_id")
+def _item(source: str, pair_id: str, row: dict[str, Any]) -> PairwiseItem:
     origin = require_text(source, pair_id, row, "source")
     category = category_of(origin)
     if category is None:
@@ -104,21 +100,7 @@ def _item(source: str, n: int, row: dict[str, Any], seen: set[str]) -> PairwiseI
 def items_from_rows(
     rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
 ) -> tuple[list[PairwiseItem], dict[str, int]]:
-    items: list[PairwiseItem] = []
-    dropped: dict[str, int] = {}
-    seen: set[str] = set()
-    for n, row in enumerate(rows):
-        try:
-            item = _item(source, n, row, seen)
-        except DataError as exc:
-            if not skip_bad_rows:
-                raise
-            reason = exc.message.split(": ", 2)[-1]
-            dropped[reason] = dropped.get(reason, 0) + 1
-            continue
-        seen.add(item.id)
-        items.append(item)
-    return items, dropped
+    return rows_to_items(rows, source, skip_bad_rows, "pair_id", lambda pair_id, row: [_item(source, pair_id, row)])
 
 
 def _split_option(extra: dict[str, Any]) -> str | None:

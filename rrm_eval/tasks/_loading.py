@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,37 @@ def require_text(source: str, row_id: Any, row: Row, field: str, allow_empty: bo
 
 def fingerprint_rows(rows: list[Any]) -> str:
     return stable_hash(*(json.dumps(r, sort_keys=True, default=str) for r in rows))[:16]
+
+
+def items_from_rows(
+    rows: list[Row],
+    source: str,
+    skip_bad_rows: bool,
+    id_field: str,
+    parse: Callable[[str, Row], list[Any]],
+) -> tuple[list[Any], dict[str, int]]:
+    """Items of every valid row, in row order: ``parse(row id, row)`` makes a row's items (or raises a
+    :class:`DataError` naming the row and field). The id must be present, non-empty and unique. With
+    ``skip_bad_rows`` a bad row is dropped and counted by reason (the run reports the counts); otherwise its error
+    stops the load, before any model is loaded."""
+    items: list[Any] = []
+    dropped: dict[str, int] = {}
+    seen: set[str] = set()
+    for n, row in enumerate(rows):
+        try:
+            value = row.get(id_field)
+            if value is None or str(value).strip() == "":
+                raise DataError(source, f"#{n}", id_field, "missing")
+            row_id = str(value)
+            if row_id in seen:
+                raise DataError(source, row_id, id_field, f"duplicate {id_field}")
+            made = parse(row_id, row)
+        except DataError as exc:
+            if not skip_bad_rows:
+                raise
+            reason = exc.message.split(": ", 2)[-1]
+            dropped[reason] = dropped.get(reason, 0) + 1
+            continue
+        seen.add(row_id)
+        items.extend(made)
+    return items, dropped

@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from rrm_eval._errors import DataError, RRMError
+from rrm_eval._errors import RRMError
 from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
+from rrm_eval.tasks._loading import items_from_rows as rows_to_items
 from rrm_eval.tasks._results_files import model_results, v1_item_scores
 
 HUB_NAME = "allenai/reward-bench"
@@ -98,30 +99,15 @@ def section_scores(subset_accuracy: dict[str, float]) -> dict[str, Any]:
 def items_from_rows(
     rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
 ) -> tuple[list[PairwiseItem], dict[str, int]]:
-    items: list[PairwiseItem] = []
-    dropped: dict[str, int] = {}
-    seen: set[str] = set()
-    for n, row in enumerate(rows):
-        try:
-            if row.get("id") is None:
-                raise DataError(source, f"#{n}", "id", "missing")
-            item_id = str(row["id"])
-            if item_id in seen:
-                raise DataError(source, item_id, "id", "duplicate id")
-            subset = require_text(source, item_id, row, "subset")
-            prompt = require_text(source, item_id, row, "prompt")
-            chosen = require_text(source, item_id, row, "chosen")
-            rejected = require_text(source, item_id, row, "rejected")
-        except DataError as exc:
-            if not skip_bad_rows:
-                raise
-            reason = exc.message.split(": ", 2)[-1]
-            dropped[reason] = dropped.get(reason, 0) + 1
-            continue
-        seen.add(item_id)
+    def parse(item_id: str, row: dict[str, Any]) -> list[PairwiseItem]:
+        subset = require_text(source, item_id, row, "subset")
+        prompt = require_text(source, item_id, row, "prompt")
+        chosen = require_text(source, item_id, row, "chosen")
+        rejected = require_text(source, item_id, row, "rejected")
         meta = {k: row[k] for k in ("chosen_model", "rejected_model") if isinstance(row.get(k), str)}
-        items.append(PairwiseItem(item_id, subset, prompt, chosen, rejected, meta))
-    return items, dropped
+        return [PairwiseItem(item_id, subset, prompt, chosen, rejected, meta)]
+
+    return rows_to_items(rows, source, skip_bad_rows, "id", parse)
 
 
 class RewardBench(PairwiseTask):

@@ -40,6 +40,7 @@ from rrm_eval._errors import DataError, RRMError
 from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
+from rrm_eval.tasks._loading import items_from_rows as rows_to_items
 
 HUB_NAME = "THU-KEG/RM-Bench"
 #: The hub dataset is one file (total_dataset.json), which ``datasets`` exposes as its only split.
@@ -93,31 +94,17 @@ def items_from_rows(
     rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
 ) -> tuple[list[PairwiseItem], dict[str, int]]:
     """Nine items per valid row, in matrix order (c0r0, c0r1, ..., c2r2)."""
-    items: list[PairwiseItem] = []
-    dropped: dict[str, int] = {}
-    seen: set[str] = set()
-    for n, row in enumerate(rows):
-        try:
-            if row.get("id") is None or str(row["id"]).strip() == "":
-                raise DataError(source, f"#{n}", "id", "missing")
-            row_id = str(row["id"])
-            if row_id in seen:
-                raise DataError(source, row_id, "id", "duplicate id")
-            prompt = require_text(source, row_id, row, "prompt")
-            domain = require_text(source, row_id, row, "domain")
-            if domain not in DOMAINS:
-                raise DataError(
-                    source, row_id, "domain", f"unknown domain {domain!r} (expected one of {', '.join(DOMAINS)})"
-                )
-            chosen = _styled(source, row_id, row, "chosen")
-            rejected = _styled(source, row_id, row, "rejected")
-        except DataError as exc:
-            if not skip_bad_rows:
-                raise
-            reason = exc.message.split(": ", 2)[-1]
-            dropped[reason] = dropped.get(reason, 0) + 1
-            continue
-        seen.add(row_id)
+
+    def parse(row_id: str, row: dict[str, Any]) -> list[PairwiseItem]:
+        prompt = require_text(source, row_id, row, "prompt")
+        domain = require_text(source, row_id, row, "domain")
+        if domain not in DOMAINS:
+            raise DataError(
+                source, row_id, "domain", f"unknown domain {domain!r} (expected one of {', '.join(DOMAINS)})"
+            )
+        chosen = _styled(source, row_id, row, "chosen")
+        rejected = _styled(source, row_id, row, "rejected")
+        items = []
         for i in range(3):
             for j in range(3):
                 level = difficulty(i, j)
@@ -130,7 +117,9 @@ def items_from_rows(
                 items.append(
                     PairwiseItem(f"{row_id}|c{i}r{j}", f"{domain}/{level}", prompt, chosen[i], rejected[j], meta)
                 )
-    return items, dropped
+        return items
+
+    return rows_to_items(rows, source, skip_bad_rows, "id", parse)
 
 
 def _expand_subsets(subsets: tuple[str, ...] | None) -> tuple[str, ...] | None:

@@ -27,6 +27,11 @@ _EXPORTS = {
     "RunOutcome": "rrm_eval.pipelines",
     "evaluate_pairwise": "rrm_eval.pipelines",
     "build_summary": "rrm_eval.pipelines",
+    # thinking-budget sweeps
+    "SweepConfig": "rrm_eval.pipelines.sweep",
+    "SweepOutcome": "rrm_eval.pipelines.sweep",
+    "think_budget_sweep": "rrm_eval.pipelines.sweep",
+    "ThinkBudget": "rrm_eval.protocols._modes",
     # tournaments and candidates
     "TournamentRunConfig": "rrm_eval.pipelines",
     "TournamentConfig": "rrm_eval.protocols",

@@ -72,6 +72,27 @@ def add_pairwise_options(p: argparse.ArgumentParser) -> None:
         "--votes", type=positive_int, default=1, help="samples per presentation, majority-reduced (default 1)"
     )
     g.add_argument(
+        "--early-stop",
+        nargs="?",
+        const="exact",
+        metavar="RULE",
+        help="draw --votes in waves and stop early: exact (default when given: stop once the remaining votes "
+        "cannot change the majority) or conf=P (stop once the majority is P-certain; see docs)",
+    )
+    g.add_argument(
+        "--think-budget",
+        type=positive_int,
+        metavar="N",
+        help="close a reasoning judge's thinking after N tokens, then let it give its verdict",
+    )
+    g.add_argument(
+        "--verdict-budget",
+        type=positive_int,
+        default=64,
+        metavar="N",
+        help="tokens for the verdict after a --think-budget cut (default 64)",
+    )
+    g.add_argument(
         "--failure-policy",
         choices=FAILURE_POLICIES,
         default="tie",
@@ -164,6 +185,9 @@ def pairwise_protocol(args: argparse.Namespace) -> PairwiseConfig:
         top_p=args.top_p,
         max_new_tokens=args.max_new_tokens,
         save_prompts=not args.no_save_prompts,
+        think_budget=args.think_budget,
+        verdict_budget=args.verdict_budget,
+        early_stop=args.early_stop,
     )
 
 
@@ -270,6 +294,16 @@ def print_pairwise_summary(summary: dict[str, Any], run_dir: Any = None) -> None
     )
     if rec["failures"]:
         console.print("failures by reason: " + ", ".join(f"{k} {v}" for k, v in rec["failures"].items()))
+    votes = summary.get("votes")
+    if votes:
+        tokens = votes.get("tokens") or {}
+        rule = f"early stop {votes['early_stop']}" if votes.get("early_stop") else "no early stop"
+        console.print(
+            f"votes drawn {votes['votes_drawn']} of {votes['votes_full']} ({rule}: "
+            f"{pct(votes['votes_saved_fraction'])}% saved)  tokens spent {tokens.get('spent')} of about "
+            f"{tokens.get('full_estimate')} for all {votes['votes_per_presentation']} votes"
+            + (f"  note: {votes['note']}" if votes.get("note") else "")
+        )
     if summary.get("position_consistency") is not None:
         console.print(f"position consistency {pct(summary['position_consistency'])}%")
     if rec.get("first_position_rate") is not None:

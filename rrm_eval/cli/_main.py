@@ -12,6 +12,7 @@ from rrm_eval._errors import RRMError
 #: Subcommand modules, in help order.
 COMMANDS = [
     "rrm_eval.cli._pairwise",
+    "rrm_eval.cli._sweep",
     "rrm_eval.cli._rewardbench_gen",
     "rrm_eval.cli._ppe",
     "rrm_eval.cli._rewardbench2",

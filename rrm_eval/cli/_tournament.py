@@ -1,4 +1,5 @@
-"""`rrm-eval tournament round-robin|knockout|swiss|rival-results|accuracy-results`: rank candidate sets with a judge
+"""`rrm-eval tournament SCHEDULE|rival-results|accuracy-results` (SCHEDULE: round-robin, knockout, swiss,
+answer-knockout, adaptive-knockout, answer-adaptive): rank candidate sets with a judge
 and report best-of-N accuracy."""
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--games", type=int, choices=GAMES_PER_MATCH, default=1, help=_GAMES_HELP)
     sw.set_defaults(func=run, schedule="swiss")
 
+    for name, what in (
+        ("answer-knockout", "one representative per distinct final answer, knockout seeded by group size"),
+        ("adaptive-knockout", "knockout of sequential matches under a per-problem call budget"),
+        ("answer-adaptive", "answer-aware knockout whose matches repeat adaptively under a call budget"),
+    ):
+        _add_budgeted(tsub, name, what)
+
     rv = tsub.add_parser("rival-results", help="merge a run's judgements into the rival table (rivals.jsonl)")
     rv.add_argument("run_dir", help="a tournament run directory")
     rv.add_argument("--output", help="where to write the table (default RUN_DIR/rivals.jsonl)")
@@ -82,6 +90,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ac.add_argument("--ratings-output", help="also write per-problem ratings and picks to this jsonl")
     ac.set_defaults(func=run_accuracy)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+def _add_budgeted(tsub: argparse._SubParsersAction, name: str, what: str) -> None:
+    """A compute-efficient schedule: the options it declares (``SCHEDULES[name].options``) plus ``--schedule-opt``,
+    so an option the schedule does not take is one clear error (exit 2) rather than a silent default."""
+    from rrm_eval.protocols import SCHEDULES
+
+    schedule = SCHEDULES.get(name)
+    p = tsub.add_parser(name, help=what)
+    _add_run_options(p)
+    if "budget" in schedule.options:
+        p.add_argument("--budget", type=int, metavar="C", help="judge calls per problem at most (default N - 1)")
+    else:
+        p.add_argument("--games", type=int, choices=schedule.games, default=1, help=_GAMES_HELP)
+    p.add_argument(
+        "--schedule-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"a schedule option: {', '.join(schedule.options)} (prior = size | lead | none, see docs)",
+    )
+    p.set_defaults(func=run, schedule=name)
+
+
+def _schedule_options(args: argparse.Namespace) -> dict[str, Any]:
+    from rrm_eval._errors import RRMError
+    from rrm_eval.protocols import SCHEDULES
+
+    declared = SCHEDULES.get(args.schedule).options
+    out: dict[str, Any] = {}
+    for item in getattr(args, "schedule_opt", None) or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in declared:
+            raise RRMError(
+                f"{args.schedule}: unknown schedule option {item!r}",
+                hint=f"{args.schedule} takes {', '.join(f'{o}=VALUE' for o in declared)}",
+            )
+        if key == "budget":
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise RRMError(f"{args.schedule}: budget must be an integer, got {value!r}") from None
+        else:
+            out[key] = value.strip()
+    if getattr(args, "budget", None) is not None:
+        out["budget"] = args.budget
+    return out
 
 
 def _add_scoring_options(p: argparse.ArgumentParser, defaults_from_run: bool = False) -> None:
@@ -137,11 +193,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     protocol = TournamentConfig(
         schedule=args.schedule,
-        games=args.games,
+        games=getattr(args, "games", 1),
         seed=args.seed,
         bracket=load_bracket(args.bracket) if getattr(args, "bracket", None) else None,
         final_size=getattr(args, "final_round_robin", 0) or 0,
         rounds=getattr(args, "rounds", None),
+        **_schedule_options(args),
         temperature=args.temperature,
         top_p=args.top_p,
         max_new_tokens=args.max_new_tokens,

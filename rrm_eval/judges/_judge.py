@@ -40,9 +40,20 @@ _SHOWN_PLACEHOLDERS = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(question|answer_1|answer_2)\}|\{[^{}\n]*\}")
 # Template tokens for validation: escapes, a {name} (any text between single braces), or a lone brace.
 _TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-_ALLOWED_KEYS = ("name", "description", "mode", "parser", "labels", "system", "user", "sampling", "prompt_from")
+_ALLOWED_KEYS = (
+    "name",
+    "description",
+    "mode",
+    "parser",
+    "labels",
+    "system",
+    "user",
+    "sampling",
+    "prompt_from",
+    "think_end",
+)
 _SAMPLING_KEYS = ("temperature", "top_p", "max_new_tokens")
-_TEXT_KEYS = ("name", "description", "system", "user", "parser", "mode", "prompt_from")
+_TEXT_KEYS = ("name", "description", "system", "user", "parser", "mode", "prompt_from", "think_end")
 _NO_PARSER = "none"  # logprob judges read no text
 
 
@@ -67,6 +78,9 @@ class Judge:
     description: str = ""
     sampling: Sampling = field(default_factory=Sampling)
     source: str = ""
+    #: The text that closes the judge's thinking (``</think>`` for R1-style reasoners); a ``--think-budget`` closes
+    #: the thinking with it. None: the judge has no thinking phase to budget.
+    think_end: str | None = None
 
     def messages(self, question: str, answer_1: str, answer_2: str) -> list[Message]:
         values = {"question": question, "answer_1": answer_1, "answer_2": answer_2}
@@ -106,6 +120,8 @@ class Judge:
         can change what a record says gives a new fingerprint. Only ``source`` (where it was read from) and the
         free-text ``description`` are left out, so a copied file with the same content is the same judge."""
         content = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("source", "description")}
+        if content.get("think_end") is None:  # judges without a marker keep the fingerprints they had before it
+            content.pop("think_end", None)
         content["sampling"] = asdict(self.sampling)
         return stable_hash(json.dumps(content, sort_keys=True, default=str))[:12]
 
@@ -116,6 +132,7 @@ class Judge:
             "parser": self.parser,
             "labels": list(self.labels),
             "sampling": self.sampling.__dict__,
+            "think_end": self.think_end,
             "fingerprint": self.fingerprint,
             "source": self.source,
         }
@@ -353,6 +370,17 @@ def _from_file(path: Path, chain: tuple[tuple[Path, str], ...]) -> Judge:
             hint=f"{_did_you_mean(parser, PARSERS.names())}valid parsers: {', '.join(PARSERS.names())}",
         )
     labels = _labels(where, data["labels"]) if "labels" in data else Judge.labels
+    think_end = data.get("think_end")
+    if think_end is not None and (not think_end.strip() or think_end != think_end.strip()):
+        raise RRMError(
+            f"{where}: 'think_end' must be the marker text itself, without surrounding spaces, got {think_end!r}",
+            hint='write the end-of-thinking marker the model emits, e.g. think_end = "</think>", or leave the key out',
+        )
+    if think_end is not None and mode != "generate":
+        raise RRMError(
+            f"{where}: 'think_end' is only read by mode 'generate' judges, this one has mode {mode!r}",
+            hint='remove think_end, or use mode = "generate"',
+        )
     return Judge(
         name=data["name"],
         user=user,
@@ -363,4 +391,5 @@ def _from_file(path: Path, chain: tuple[tuple[Path, str], ...]) -> Judge:
         description=data.get("description", ""),
         sampling=_sampling(where, data.get("sampling", {})),
         source=str(path.name),
+        think_end=think_end,
     )

@@ -92,6 +92,38 @@ class Driver(ABC):
         """Tokens ``text`` encodes to (no special tokens added), or None when this driver cannot count."""
         return None
 
+    def cut_to_tokens(self, text: str, n: int) -> tuple[str, int] | None:
+        """The longest prefix of ``text`` that encodes to at most ``n`` tokens, and its token count; None when this
+        driver cannot count. This default needs only :meth:`count_tokens` (a binary search over character prefixes,
+        so any driver that counts can cut); a driver with a tokenizer cuts the token ids themselves."""
+        total = self.count_tokens(text)
+        if total is None:
+            return None
+        if total <= n:
+            return text, total
+        lo, hi = 0, len(text)  # count(text[:lo]) <= n < count(text[:hi])
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (self.count_tokens(text[:mid]) or 0) <= n:
+                lo = mid
+            else:
+                hi = mid
+        return text[:lo], self.count_tokens(text[:lo]) or 0
+
+    # -- engine-side thinking budgets -------------------------------------------------------------------------
+    def supports_think_budget(self, marker: str) -> bool:
+        """Whether :meth:`generate_think_budget` can cap the thinking that ``marker`` closes inside the engine
+        (vLLM's ``thinking_token_budget`` where the installed version and the engine's reasoning config have it).
+        False: the judge modes fall back to two-phase generation, which works on every engine."""
+        return False
+
+    def generate_think_budget(
+        self, requests: list[GenerateRequest], params: SamplingParams, budget: int, marker: str
+    ) -> list[list[Completion]]:
+        """Like :meth:`generate`, with the engine closing the thinking (``marker``) after ``budget`` tokens and
+        going on to the answer within ``params.max_new_tokens``. Only called when :meth:`supports_think_budget`."""
+        raise NotImplementedError(f"backend {self.prefix!r} has no engine-side thinking budget")
+
     # -- capabilities -----------------------------------------------------------------------------------------
     @abstractmethod
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
@@ -135,6 +167,14 @@ class TokenizerDriver(Driver):
 
     def count_tokens(self, text: str) -> int | None:
         return len(self._encode(text))
+
+    def cut_to_tokens(self, text: str, n: int) -> tuple[str, int] | None:
+        ids = self._encode(text)
+        if len(ids) <= n:
+            return text, len(ids)
+        # The text of the first n ids exactly as the engine would have emitted them (special tokens kept).
+        cut = self.tokenizer.decode(ids[:n], skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        return str(cut), n
 
 
 def redact(options: Mapping[str, Any]) -> dict[str, Any]:

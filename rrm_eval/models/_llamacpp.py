@@ -174,7 +174,12 @@ class LlamaCppDriver(Driver):
             max_tokens = max(1, min(params.max_new_tokens, self.n_ctx - len(ids)))
             runs = 1 if params.greedy else params.n
             group = [
-                self._sample(ids, params, max_tokens, stable_seed(params.seed, r.key or text_hash(r.prompt), s))
+                self._sample(
+                    ids,
+                    params,
+                    max_tokens,
+                    stable_seed(params.seed, r.key or text_hash(r.prompt), params.first_sample + s),
+                )
                 for s in range(runs)
             ]
             out.append(group * params.n if runs == 1 else group)

@@ -563,7 +563,7 @@ class OpenAIDriver(Driver):
     ) -> list[Completion]:
         body: dict[str, Any] = {"model": self.model, "n": n, "temperature": params.temperature}
         if not params.greedy:
-            body.update(top_p=params.top_p, seed=stable_seed(params.seed, key, done) % (1 << 31))
+            body.update(top_p=params.top_p, seed=stable_seed(params.seed, key, params.first_sample + done) % (1 << 31))
         if params.stop:
             body["stop"] = list(params.stop)
         max_tokens = params.max_new_tokens

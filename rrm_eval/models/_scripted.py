@@ -125,6 +125,10 @@ class ScriptedDriver(Driver):
     def name(self) -> str:
         return f"scripted-{self.target}"
 
+    def cut_to_tokens(self, text: str, n: int) -> tuple[str, int] | None:
+        # The scripted backend reports whitespace words as its tokens (its completion_tokens), so it cuts there.
+        return cut_words(text, n)
+
     def apply_chat_template(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         text = "".join(f"<|{m['role']}|>\n{m['content']}\n" for m in messages)
         return text + ("<|assistant|>\n" if add_generation_prompt else "")
@@ -138,7 +142,7 @@ class ScriptedDriver(Driver):
         for r in requests:
             group = []
             for s in range(params.n):
-                text = self._respond(r.prompt, s, params.seed)
+                text = self._respond(r.prompt, params.first_sample + s, params.seed)
                 words = len(text.split())
                 reason: FinishReason = (
                     "length"
@@ -162,3 +166,17 @@ class ScriptedDriver(Driver):
                 p = 0.5
             out.append(ScoreResult([math.log(p)], [r.continuation], len(r.prompt.split())))
         return out
+
+
+def cut_words(text: str, n: int) -> tuple[str, int]:
+    """``text`` cut after its ``n``-th whitespace-separated word (the scripted backend's tokens), and the words kept."""
+    words = 0
+    in_word = False
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            in_word = False
+        elif not in_word:
+            if words == n:
+                return text[:i], n
+            words, in_word = words + 1, True
+    return text, words

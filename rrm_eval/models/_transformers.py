@@ -188,7 +188,9 @@ class TransformersDriver(TokenizerDriver):
             batch = order[b : b + rows]
             width = max(len(encoded[i]) for i in batch)
             max_new = max(1, min(params.max_new_tokens, self.max_length - width))
-            torch.manual_seed(stable_seed(params.seed, *(requests[i].key for i in batch)))
+            # A later wave of votes (first_sample > 0) gets its own seed; the first wave's is unchanged.
+            wave = (params.first_sample,) if params.first_sample else ()
+            torch.manual_seed(stable_seed(params.seed, *(requests[i].key for i in batch), *wave))
             new = self._lean.generate(
                 [encoded[i] for i in batch],
                 params.n,
@@ -228,7 +230,8 @@ class TransformersDriver(TokenizerDriver):
         if params.stop:
             kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
         # Seed from the batch content: the same batch samples the same tokens in every process.
-        torch.manual_seed(stable_seed(params.seed, *keys))
+        wave = (params.first_sample,) if params.first_sample else ()  # a later wave of votes: its own seed
+        torch.manual_seed(stable_seed(params.seed, *keys, *wave))
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), **kwargs

@@ -25,6 +25,10 @@ class SamplingParams:
     n: int = 1
     seed: int = 0
     stop: tuple[str, ...] = ()
+    #: Absolute index of the first of the ``n`` samples: sample ``s`` of a request is seeded as sample
+    #: ``first_sample + s``, so votes drawn in a later wave (early-stop voting) are the ones a single call of
+    #: ``first_sample + n`` samples would have drawn, where the driver seeds each sample on its own.
+    first_sample: int = 0
 
     @property
     def greedy(self) -> bool:

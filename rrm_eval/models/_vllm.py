@@ -143,7 +143,8 @@ class VLLMDriver(TokenizerDriver):
             n=params.n,
             temperature=params.temperature,
             top_p=params.top_p,
-            seed=stable_seed(params.seed, key),
+            # One seed per request (its n samples share it); a later wave of votes (first_sample > 0) gets its own.
+            seed=stable_seed(params.seed, key, *((params.first_sample,) if params.first_sample else ())),
             **common,
         )
 

@@ -117,12 +117,62 @@ class Model:
             return ScoreResult([], [], n_p, error=msg, failure="input_too_long")
         return None
 
+    # -- token counting (thinking budgets) --------------------------------------------------------------------
+    def _cut(self, text: str, n: int) -> tuple[str, int] | None:
+        return self.driver.cut_to_tokens(text, n)
+
+    def can_count_tokens(self) -> bool:
+        return self._cut("", 0) is not None
+
+    def cut_to_tokens(self, text: str, n: int) -> tuple[str, int]:
+        """The longest prefix of ``text`` that is at most ``n`` tokens of this model, and its token count (a thinking
+        budget's cut). An :class:`RRMError` for a backend that cannot count tokens."""
+        if n < 0:
+            raise ValueError(f"cut_to_tokens: n must be >= 0, got {n}")
+        cut = self._cut(text, n)
+        if cut is None:
+            raise RRMError(
+                f"{self.spec}: this backend cannot count tokens, so it cannot cut a thinking budget",
+                hint="give the backend a local tokenizer (e.g. openai: --model-opt tokenizer=HF_FOLDER, which also "
+                "selects the /completions mode), or run without --think-budget",
+            )
+        return cut
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` for this model (an :class:`RRMError` for a backend that cannot count)."""
+        return self.cut_to_tokens(text, 1 << 62)[1]
+
+    def generate_think_budget(
+        self, requests: Sequence[GenerateRequest], params: SamplingParams, budget: int, marker: str
+    ) -> list[list[Completion]] | None:
+        """Completions whose thinking the engine itself closed after ``budget`` tokens, or None when the backend
+        has no such support (the caller falls back to two-phase generation)."""
+        if not self.driver.supports_think_budget(marker):
+            return None
+
+        def engine(reqs: list[GenerateRequest], p: SamplingParams) -> list[list[Completion]]:
+            return self.driver.generate_think_budget(reqs, p, budget, marker)
+
+        out: list[list[Completion]] = []
+        for start in range(0, len(requests), self.chunk_size):
+            chunk = list(requests[start : start + self.chunk_size])
+            t0 = time.perf_counter()
+            outs = self._generate_chunk(chunk, params, engine)
+            self._account(len(chunk), t0, outs=outs)
+            out.extend(outs)
+        return out
+
     # -- generation -------------------------------------------------------------------------------------------
-    def _generate_chunk(self, chunk: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
+    def _generate_chunk(
+        self,
+        chunk: list[GenerateRequest],
+        params: SamplingParams,
+        engine: Callable[[list[GenerateRequest], SamplingParams], list[list[Completion]]] | None = None,
+    ) -> list[list[Completion]]:
         results: list[list[Completion] | None] = [self._screen_generate(r, params) for r in chunk]
         runnable = [i for i, r in enumerate(results) if r is None]
         if runnable:
-            outs = self.driver.generate([chunk[i] for i in runnable], params)
+            outs = (engine or self.driver.generate)([chunk[i] for i in runnable], params)
             if len(outs) != len(runnable):
                 raise RuntimeError(
                     f"backend {self.driver.prefix!r} returned {len(outs)} results for {len(runnable)} requests"

@@ -6,7 +6,7 @@ pairwise run's summary from its records alone.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,8 @@ from rrm_eval.judges import load_judge
 from rrm_eval.models import Model, parse_spec
 from rrm_eval.pipelines._naming import slug
 from rrm_eval.protocols import PairwiseConfig, check_mode_fits, expected_records, run_pairwise
+from rrm_eval.protocols._modes import check_think_budget
+from rrm_eval.protocols._pairwise import vote_summary
 from rrm_eval.runs import (
     RECORDS,
     SPEC,
@@ -116,14 +118,14 @@ def evaluate_pairwise(
     task.check_protocol(cfg.protocol)
     judge = load_judge(cfg.judge)
     check_mode_fits(judge, "pairwise")
+    check_think_budget(judge, cfg.protocol.think_budget)  # before any model loads
     loaded = task.load(cfg.task_options)  # data errors surface before any model is loaded
     if not loaded.items:
         raise RRMError(
             f"{cfg.task}: no items to judge (source {loaded.source})",
             hint="check --data, --subsets and --limit: the selection is empty, and a score over 0 items means nothing",
         )
-    protocol = asdict(cfg.protocol)
-    protocol.pop("overrides", None)
+    protocol = cfg.protocol.identity()
     fingerprint = run_identity(
         "pairwise",
         model=model_id,
@@ -160,6 +162,8 @@ def evaluate_pairwise(
             records, task, cfg.failure_policy, item_ids, seed=cfg.protocol.seed, bootstrap=cfg.bootstrap
         )
         summary.update({"task": cfg.task, "judge": judge.name, "model": cfg.model, "dropped_rows": loaded.dropped})
+        if cfg.protocol.votes > 1 or cfg.protocol.early_stop is not None:  # what voting cost, vs the full k
+            summary["votes"] = vote_summary(records, judge, cfg.protocol)
         run.write(SUMMARY, summary)
         model_name = run.model_name or cfg.model
         results = task.results_file(summary, model_name, judge.name)

@@ -25,6 +25,7 @@ from rrm_eval.judges import load_judge
 from rrm_eval.models import Model, parse_spec
 from rrm_eval.pipelines._naming import slug
 from rrm_eval.protocols import SCHEDULES, TournamentConfig, check_mode_fits, run_tournament
+from rrm_eval.protocols._tournament import config_from_description, replay_pick
 from rrm_eval.runs import (
     RECORDS,
     SUMMARY,
@@ -219,6 +220,20 @@ def rival_results(run_dir: str | Path, output: str | Path | None = None) -> tupl
     return rows, path
 
 
+def _schedule_picks(
+    protocol: dict[str, Any], sets: list[CandidateSet], by_set: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, str | None]]:
+    """For a schedule that picks by itself (answer-aware / budgeted knockouts): replay it over the rival table's
+    outcomes, so the ``champion`` comes from the directory alone and equals the run's decisions (advancement uses
+    the raw outcomes, never the verdict policy, as in the run)."""
+    if not SCHEDULES.get(protocol["schedule"]).picks:
+        return {}
+    cfg = config_from_description(protocol)
+    return {
+        cs.id: {"champion": replay_pick(cs, cfg, {r["key"]: r["winner"] for r in by_set.get(cs.id, [])})} for cs in sets
+    }
+
+
 def accuracy_results(
     run_dir: str | Path,
     rivals: str | Path | None = None,
@@ -249,8 +264,12 @@ def accuracy_results(
     by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         by_set[row["set_id"]].append(row)
-    per_set = [rate_set(cs, by_set.get(cs.id, []), policy, seed, l2, bt_bootstrap) for cs in sets]  # type: ignore[arg-type]
     schedule = spec["protocol"]["schedule"]
+    picks = _schedule_picks(spec["protocol"], sets, by_set)
+    per_set = [
+        rate_set(cs, by_set.get(cs.id, []), policy, seed, l2, bt_bootstrap, picks.get(cs.id))  # type: ignore[arg-type]
+        for cs in sets
+    ]
     summary = {
         "kind": "tournament",
         "schedule": schedule,

@@ -9,6 +9,10 @@ starts. Pairwise and tournament protocols both call :func:`judge_calls`; neither
   Deterministic, so one record per call whatever ``votes`` says.
 * ``reason``: two-phase ReasonGenRM generation (``protocols/_reasoning.py``): a reason turn, then a verdict turn.
 
+A thinking budget (:class:`ThinkBudget`, ``--think-budget``) is passed to :func:`judge_calls`; a mode that can
+budget its judge's thinking implements :meth:`JudgeMode.judge_budgeted` (``generate`` does, through
+``protocols/_reasoning.py::think_with_budget``); the others refuse it with a clear error.
+
 A new mode (listwise, thinking-budgeted) is one subclass registered here.
 """
 
@@ -49,6 +53,41 @@ class PlannedCall:
     def request_key(self) -> str:
         """What drivers seed per-request sampling from: the call, not its position in a batch."""
         return f"{self.item_id}|{self.order}"
+
+
+@dataclass(frozen=True)
+class ThinkBudget:
+    """``--think-budget``: the judge's thinking is closed (its ``think_end`` marker) after ``tokens`` tokens, and the
+    verdict follows within ``verdict_tokens``."""
+
+    tokens: int
+    verdict_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if self.tokens < 1:
+            raise RRMError(f"--think-budget must be at least 1 token, got {self.tokens}")
+        if self.verdict_tokens < 1:
+            raise RRMError(f"--verdict-budget must be at least 1 token, got {self.verdict_tokens}")
+
+
+def check_think_budget(judge: Judge, think_budget: int | None) -> None:
+    """Refuse, before any model loads, a thinking budget for a judge that has no end-of-thinking marker or whose
+    mode cannot budget it."""
+    if think_budget is None:
+        return
+    mode = mode_of(judge)
+    if not mode.budgeted:
+        raise RRMError(
+            f"judge {judge.name!r} has mode {mode.name!r}, which has no thinking phase that --think-budget could cut",
+            hint="use a judge of mode generate with a think_end marker (e.g. --judge rrm), or drop --think-budget",
+        )
+    if not judge.think_end:
+        raise RRMError(
+            f"judge {judge.name!r} ({judge.source or 'no file'}) has no end-of-thinking marker, so --think-budget "
+            "cannot close its thinking",
+            hint='add think_end = "</think>" (the marker the model writes) to a copy of the judge file and pass '
+            "--judge path/to/it.toml, or drop --think-budget",
+        )
 
 
 def parse_completion(judge: Judge, completion: Completion) -> ParseResult:
@@ -110,8 +149,24 @@ class JudgeMode(ABC):
     def records_per_call(self, votes: int) -> int:
         return votes if self.sampled else 1
 
+    #: Whether :meth:`judge_budgeted` is implemented (the mode's judges think, and a budget can close that).
+    budgeted: ClassVar[bool] = False
+
     def check(self, judge: Judge, model: Model) -> None:  # noqa: B027 - optional hook
         """Refuse a model this mode cannot use, before any call is made."""
+
+    def judge_budgeted(
+        self,
+        calls: Sequence[PlannedCall],
+        judge: Judge,
+        model: Model,
+        params: SamplingParams,
+        save_prompts: bool,
+        budget: ThinkBudget,
+    ) -> Iterator[tuple[int, list[JudgeRecord]]]:
+        """Like :meth:`judge`, with the judge's thinking closed after ``budget.tokens`` tokens."""
+        check_think_budget(judge, budget.tokens)  # raises: this mode has no thinking to budget
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @abstractmethod
     def judge(
@@ -129,6 +184,7 @@ def register_mode(mode: JudgeMode, help: str) -> JudgeMode:
 
 class GenerateMode(JudgeMode):
     name = "generate"
+    budgeted = True
 
     def judge(
         self, calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
@@ -141,6 +197,40 @@ class GenerateMode(JudgeMode):
                 for s, comp in enumerate(group)
             ]
             yield len(groups), recs
+
+    def judge_budgeted(
+        self,
+        calls: Sequence[PlannedCall],
+        judge: Judge,
+        model: Model,
+        params: SamplingParams,
+        save_prompts: bool,
+        budget: ThinkBudget,
+    ) -> Iterator[tuple[int, list[JudgeRecord]]]:
+        from rrm_eval.protocols._reasoning import think_with_budget
+
+        check_think_budget(judge, budget.tokens)
+        marker = judge.think_end or ""
+        model.cut_to_tokens("", 0)  # a backend that cannot count tokens is refused before the first call
+        # Both phases of a chunk's calls finish before its records are journaled.
+        step = max(1, model.chunk_size // max(1, params.n))
+        for start in range(0, len(calls), step):
+            chunk = calls[start : start + step]
+            requests = [GenerateRequest(c.prompt, key=c.request_key()) for c in chunk]
+            groups = think_with_budget(model, requests, params, budget, marker)
+            recs = [
+                completion_record(
+                    call,
+                    judge,
+                    call.first_sample + s,
+                    out.completion,
+                    save_prompts,
+                    {"thinking_tokens": out.thinking_tokens, "budget_cut": out.budget_cut},
+                )
+                for call, group in zip(chunk, groups, strict=True)
+                for s, out in enumerate(group)
+            ]
+            yield len(chunk), recs
 
 
 def logprob_record(
@@ -193,12 +283,34 @@ register_mode(LogprobMode(), "no generation: the likelier of the judge's two lab
 
 
 def judge_calls(
-    calls: Sequence[PlannedCall], judge: Judge, model: Model, params: SamplingParams, save_prompts: bool
+    calls: Sequence[PlannedCall],
+    judge: Judge,
+    model: Model,
+    params: SamplingParams,
+    save_prompts: bool,
+    budget: ThinkBudget | object | None = None,
 ) -> Iterator[tuple[int, list[JudgeRecord]]]:
     """Judge planned calls with the judge's own mode; yields ``(calls finished, records)`` per chunk. Callers run
     ``mode_of(judge).check(judge, model)`` once before rendering any prompt, so a model the mode cannot use is
-    refused with the mode's own message."""
-    yield from MODES.get(judge.mode).judge(calls, judge, model, params, save_prompts)
+    refused with the mode's own message. With ``budget`` (a :class:`ThinkBudget`, or a protocol config whose
+    ``think_budget`` / ``verdict_budget`` fields say one), the judge's thinking is closed after ``budget.tokens``
+    tokens (records gain ``meta.thinking_tokens`` and ``meta.budget_cut``)."""
+    mode = MODES.get(judge.mode)
+    if budget is not None and not isinstance(budget, ThinkBudget):
+        budget = think_budget_of(budget)
+    if budget is None:
+        yield from mode.judge(calls, judge, model, params, save_prompts)
+    else:
+        yield from mode.judge_budgeted(calls, judge, model, params, save_prompts, budget)
+
+
+def think_budget_of(config: object) -> ThinkBudget | None:
+    """The :class:`ThinkBudget` a protocol config asks for (its ``think_budget`` / ``verdict_budget`` fields), or
+    None: the one place a config becomes a budget, for pairwise runs and sweeps alike."""
+    tokens = getattr(config, "think_budget", None)
+    if tokens is None:
+        return None
+    return ThinkBudget(int(tokens), int(getattr(config, "verdict_budget", 64)))
 
 
 def mode_of(judge: Judge) -> JudgeMode:
@@ -233,13 +345,16 @@ __all__ = [
     "JudgeMode",
     "LogprobMode",
     "PlannedCall",
+    "ThinkBudget",
     "base_record",
     "check_mode_fits",
     "check_modes_match",
+    "check_think_budget",
     "completion_record",
     "judge_calls",
     "logprob_record",
     "mode_of",
     "parse_completion",
     "register_mode",
+    "think_budget_of",
 ]

@@ -47,6 +47,11 @@ from rrm_eval.tasks import CandidateSet
 
 #: Games per match: 1 (one seeded order), 2 (both orders), or best of an odd k (both orders first, then deciders).
 GAMES_PER_MATCH = (1, 2, 3, 5, 7, 9)
+#: How answer-aware schedules use group sizes: ``size`` = seed the bracket by group size and settle a level match
+#: for the larger group; ``lead`` = as ``size``, and the larger group also starts each match ahead by half the
+#: difference in group sizes (two extra samples with its answer count as one judge game won); ``none`` = a seeded random
+#: bracket and a coin.
+PRIORS = ("size", "lead", "none")
 #: Brackets shipped as package data (rrm_eval.ppe_dataset), by short name.
 SHIPPED_BRACKETS = {"mmlu": "MMLU_knockout_bracket.json"}
 
@@ -160,6 +165,8 @@ class TournamentConfig:
     bracket: Bracket | None = None
     final_size: int = 0
     rounds: int | None = None
+    budget: int | None = None
+    prior: str = "size"
     temperature: float | None = None
     top_p: float | None = None
     max_new_tokens: int | None = None
@@ -170,7 +177,13 @@ class TournamentConfig:
         allowed = schedule.games
         unused = [
             name
-            for name, value in (("bracket", self.bracket), ("final_size", self.final_size), ("rounds", self.rounds))
+            for name, value in (
+                ("bracket", self.bracket),
+                ("final_size", self.final_size),
+                ("rounds", self.rounds),
+                ("budget", self.budget),
+                ("prior", None if self.prior == "size" else self.prior),
+            )
             if value not in (None, 0) and name not in schedule.options
         ]
         if unused:
@@ -181,12 +194,24 @@ class TournamentConfig:
             raise RRMError(f"--final-round-robin must be a power of two >= 2, got {self.final_size}")
         if self.rounds is not None and self.rounds < 1:
             raise RRMError(f"--rounds must be at least 1, got {self.rounds}")
+        if self.budget is not None and (isinstance(self.budget, bool) or self.budget < 1):
+            raise RRMError(
+                f"--budget must be at least 1 judge call per problem, got {self.budget}",
+                hint="e.g. --budget 7 (a knockout of 8 candidates); leave it out for N - 1 calls",
+            )
+        if self.prior not in PRIORS:
+            raise RRMError(f"unknown prior {self.prior!r}", hint=f"use one of {', '.join(PRIORS)}")
         from rrm_eval.protocols._pairwise import check_sampling_overrides
 
         check_sampling_overrides(self.temperature, self.top_p, self.max_new_tokens)
 
     def describe(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "bracket"}
+        # budget and prior appear only when set, so runs made before they existed keep their fingerprint
+        out = {
+            k: v
+            for k, v in self.__dict__.items()
+            if k != "bracket" and not (k == "budget" and v is None) and not (k == "prior" and v == "size")
+        }
         out["bracket"] = None if self.bracket is None else {"source": self.bracket.source, "slots": self.bracket.slots}
         return out
 
@@ -227,7 +252,9 @@ def _canonical(cs: CandidateSet, a: str, b: str) -> tuple[str, str]:
     return (a, b) if pos[a] < pos[b] else (b, a)
 
 
-Planner = Generator[list[GamePlan], Mapping[str, Outcome], None]
+#: Yields one round of games at a time, receives their outcomes; returns the pick when the schedule makes one
+#: itself (the knockouts over answer groups), None when the pick comes from ratings.
+Planner = Generator[list[GamePlan], Mapping[str, Outcome], str | None]
 #: Where a schedule puts its match decisions; the runner journals them after each round.
 AdvanceLog = list[AdvanceRecord]
 
@@ -277,10 +304,11 @@ def _undecided(pair: tuple[str, str], played: list[Outcome], best_of: int) -> bo
 def _round_robin_games(cs: CandidateSet, cfg: TournamentConfig, phase: str, rnd: int, ids: Sequence[str]) -> Planner:
     games = min(cfg.games, 2)
     yield [_game(cs, cfg, phase, rnd, *_canonical(cs, x, y), g) for x, y in combinations(ids, 2) for g in range(games)]
+    return None  # a round robin picks nothing itself: the ratings do
 
 
 def round_robin(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
-    yield from _round_robin_games(cs, cfg, "rr", 1, [c.id for c in cs.candidates])
+    return (yield from _round_robin_games(cs, cfg, "rr", 1, [c.id for c in cs.candidates]))
 
 
 def knockout(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
@@ -303,6 +331,7 @@ def knockout(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planne
         rnd += 1
     if stop_at > 1:
         yield from _round_robin_games(cs, cfg, "final", rnd, [s for s in slots if s is not None])
+    return None  # the champion is read from the journaled decisions
 
 
 def swiss(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
@@ -328,6 +357,200 @@ def swiss(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Planner:
         for (a, b), w in won.items():
             points[w] += 1.0
             met.add(frozenset((a, b)))
+    return None  # Swiss is read by its Bradley-Terry ratings
+
+
+# -- compute-efficient schedules: answer-aware play and adaptive repeats under a call budget ------------------------
+@dataclass(frozen=True)
+class AnswerGroup:
+    """Candidates with one final answer; ``rep`` (a seeded choice among ``members``) is the one that plays."""
+
+    rep: str
+    members: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.members)
+
+
+def answer_groups_of(cs: CandidateSet, seed: int) -> list[AnswerGroup]:
+    """The set's answer groups (:func:`rrm_eval.tasks.answer_groups`: math-verify equivalence, option letters), each
+    with a representative drawn by an RNG seeded from (seed, set id, the group's members) — never the first listed,
+    which would tie the pick to the sampling order."""
+    from rrm_eval.tasks._candidates import answer_groups
+
+    return [
+        AnswerGroup(stable_rng("representative", seed, cs.id, *g).choice(g), g) for g in answer_groups(cs.candidates)
+    ]
+
+
+def standard_seeding(size: int) -> list[int]:
+    """Bracket order of seeds 1..size (a power of two) that keeps seeds 1 and 2 apart until the final:
+    [1, 2], [1, 4, 2, 3], [1, 8, 4, 5, 2, 7, 3, 6], ...; seed s meets size + 1 - s in round one."""
+    order = [1]
+    while len(order) < size:
+        order = [x for s in order for x in (s, 2 * len(order) + 1 - s)]
+    return order
+
+
+def _seeded_slots(ids: Sequence[str], sizes: Mapping[str, int], cfg: TournamentConfig, set_id: str) -> list[str | None]:
+    """Bracket slots for the representatives. Prior ``size``: larger groups get the better seeds (ties in a seeded
+    order), so byes go to the largest groups and the two largest meet only in the final; ``none``: a seeded random
+    bracket as in :func:`random_slots`."""
+    if cfg.prior == "none" or len(ids) < 2:
+        return [None if p is None else ids[p] for p in random_slots(len(ids), cfg.seed, set_id)] if ids else []
+    ranked = sorted(ids, key=lambda c: (-sizes[c], stable_hash("seeding", cfg.seed, set_id, c)))
+    size = 1 << max(1, math.ceil(math.log2(len(ranked))))
+    return [ranked[s - 1] if s <= len(ranked) else None for s in standard_seeding(size)]
+
+
+def _clinch(played: Sequence[Outcome], x: str, y: str, cap: int, head: float = 0.0) -> int:
+    """Fewest further games after which one side could have a lead the rest cannot erase (0 = decided): with
+    ``left`` games to go and a lead ``d``, a side that wins j more in a row is uncatchable once d + j > left - j.
+    ``head``: x's head start in games (negative: y's)."""
+    left = cap - len(played)
+    lead = abs(played.count(x) - played.count(y) + head)
+    if left <= 0 or lead > left:
+        return 0
+    return min(left, int((left - lead) // 2) + 1)
+
+
+def _decide(
+    x: str, y: str, played: Sequence[Outcome], sizes: Mapping[str, int], seed: int, match_id: str, head: float = 0.0
+) -> str:
+    """More game wins (x's counted with its head start); a level match (also one with no games) to the larger answer
+    group — the group-size prior used as a tie-break —, then to :func:`match_winner`'s seeded coin."""
+    wx, wy = played.count(x) + max(head, 0), played.count(y) + max(-head, 0)
+    if wx != wy:
+        return x if wx > wy else y
+    if wx == wy and sizes.get(x, 1) != sizes.get(y, 1):
+        return x if sizes.get(x, 1) > sizes.get(y, 1) else y
+    return match_winner(x, y, played, seed, match_id)
+
+
+def _play_capped(
+    cs: CandidateSet,
+    cfg: TournamentConfig,
+    log: AdvanceLog,
+    phase: str,
+    rnd: int,
+    caps: Mapping[tuple[str, str], int],
+    sizes: Mapping[str, int],
+) -> Generator[list[GamePlan], Mapping[str, Outcome], tuple[dict[tuple[str, str], str], int]]:
+    """Sequential matches: match p plays at most ``caps[p]`` games, in waves of the fewest games that could decide
+    it (:func:`_clinch`), and stops as soon as the trailing side can no longer catch up — a 2-0 in a best of three
+    is over, a split plays the decider, so only close matches cost extra calls. A cap of 0 is decided by
+    :func:`_decide` without a game. Returns who went on from each match and the games played."""
+    outcomes: dict[tuple[str, str], list[Outcome]] = {p: [] for p in caps}
+    keys: dict[tuple[str, str], list[str]] = {p: [] for p in caps}
+    lead = cfg.prior == "lead"
+    heads = {p: (sizes.get(p[0], 1) - sizes.get(p[1], 1)) / 2 if lead else 0.0 for p in caps}
+    pending = [p for p in caps if caps[p] > 0 and _clinch([], *p, caps[p], heads[p])]
+    spent = 0
+    while pending:
+        batch = {}
+        for p in pending:
+            start = len(outcomes[p])
+            batch[p] = [
+                _game(cs, cfg, phase, rnd, *p, g)
+                for g in range(start, start + _clinch(outcomes[p], *p, caps[p], heads[p]))
+            ]
+        results = yield [g for gs in batch.values() for g in gs]
+        for p, gs in batch.items():
+            outcomes[p].extend(results[g.key] for g in gs)
+            keys[p].extend(g.key for g in gs)
+            spent += len(gs)
+        pending = [p for p in pending if _clinch(outcomes[p], *p, caps[p], heads[p])]
+    won = {}
+    for p, played in outcomes.items():
+        match_id = f"{cs.id}|{phase}{rnd}|{p[0]}|{p[1]}"
+        won[p] = _decide(*p, played, sizes, cfg.seed, match_id, heads[p])
+        log.append(AdvanceRecord(advance_key(match_id), match_id, cs.id, won[p], keys[p]))
+    return won, spent
+
+
+def _round_caps(
+    matches: Sequence[tuple[str, str]], later: int, left: int | None, games: int
+) -> dict[tuple[str, str], int]:
+    """Games allowed per match this round. Without a budget, ``games`` each (odd k = best of k). With ``left``
+    calls for this round's matches and ``later`` matches still to come, an equal share of what is left, so calls a
+    decided-early match saves flow to later rounds (the final, where both sides are strong, gets the most); when
+    fewer calls remain than matches, the first matches get one game each and the rest are settled by the prior."""
+    if left is None:
+        return dict.fromkeys(matches, games)
+    share = left // max(1, len(matches) + later)
+    if share >= 1:
+        return dict.fromkeys(matches, share)
+    return {p: 1 if i < left else 0 for i, p in enumerate(matches)}
+
+
+def _budgeted_knockout(
+    cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog, phase: str, groups: Sequence[AnswerGroup]
+) -> Generator[list[GamePlan], Mapping[str, Outcome], str]:
+    """A knockout of the groups' representatives; returns the champion. ``cfg.budget`` (None = no budget: ``games``
+    per match) bounds the judge calls of the whole set."""
+    sizes = {g.rep: g.size for g in groups}
+    if len(groups) == 1:
+        return groups[0].rep  # one distinct answer: nothing to judge
+    slots = _seeded_slots([g.rep for g in groups], sizes, cfg, cs.id)
+    left = None if cfg.budget is None else cfg.budget
+    remaining = len(groups) - 1  # matches still to play, this round included
+    rnd = 1
+    while len(slots) > 1:
+        pairs = list(zip(slots[::2], slots[1::2], strict=True))
+        matches = [_canonical(cs, a, b) for a, b in pairs if a is not None and b is not None]
+        caps = _round_caps(matches, remaining - len(matches), left, cfg.games)
+        won, spent = yield from _play_capped(cs, cfg, log, phase, rnd, caps, sizes)
+        if left is not None:
+            left -= spent
+        remaining -= len(matches)
+        slots = [a if b is None else b if a is None else won[_canonical(cs, a, b)] for a, b in pairs]
+        rnd += 1
+    champion = slots[0]
+    assert champion is not None  # a bracket of >= 2 entrants never ends in a bye
+    return champion
+
+
+def _singletons(cs: CandidateSet) -> list[AnswerGroup]:
+    return [AnswerGroup(c.id, (c.id,)) for c in cs.candidates]
+
+
+def answer_knockout(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Generator[Any, Any, str]:
+    """Answer-aware knockout: one representative per distinct answer, ``games`` per match."""
+    return (yield from _budgeted_knockout(cs, cfg, log, "aw", answer_groups_of(cs, cfg.seed)))
+
+
+def adaptive_knockout(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Generator[Any, Any, str]:
+    """Every candidate, sequential matches under the per-set budget (default N - 1: a plain knockout's calls)."""
+    budget = cfg.budget or len(cs.candidates) - 1
+    return (yield from _budgeted_knockout(cs, _with_budget(cfg, budget), log, "ad", _singletons(cs)))
+
+
+def answer_adaptive(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Generator[Any, Any, str]:
+    """Both: representatives of distinct answers, sequential matches under the budget (default N - 1)."""
+    budget = cfg.budget or len(cs.candidates) - 1
+    return (yield from _budgeted_knockout(cs, _with_budget(cfg, budget), log, "aa", answer_groups_of(cs, cfg.seed)))
+
+
+def _with_budget(cfg: TournamentConfig, budget: int) -> TournamentConfig:
+    from dataclasses import replace
+
+    return replace(cfg, budget=budget) if cfg.budget != budget else cfg
+
+
+def replay_pick(cs: CandidateSet, cfg: TournamentConfig, outcomes: Mapping[str, Outcome]) -> str | None:
+    """Run the set's schedule again over known game outcomes (game key -> winner, as the rival table has them) and
+    return the candidate it picks — the same decisions the run made, from the directory alone. None when a game it
+    needs has no outcome (an unfinished run) or the schedule picks by rating instead."""
+    planner = SCHEDULES.get(cfg.schedule).planner(cs, cfg, [])
+    try:
+        plans = next(planner)
+        while True:
+            if any(p.key not in outcomes for p in plans):
+                return None
+            plans = planner.send({p.key: outcomes[p.key] for p in plans})
+    except StopIteration as stop:
+        return stop.value if isinstance(stop.value, str) else None
 
 
 @dataclass(frozen=True)
@@ -344,6 +567,21 @@ class Schedule:
     options: tuple[str, ...] = ()  # TournamentConfig fields beyond games/seed/sampling that it reads
     advances: bool = False
     help: str = ""
+    #: calls for one given set when they depend on its answers (else ``expected`` of its size): the fewest it needs
+    calls: Callable[[CandidateSet, TournamentConfig], int] | None = None
+    #: the most calls one set can cost (the budget, for budgeted schedules)
+    maximum: Callable[[CandidateSet, TournamentConfig], int] | None = None
+    #: the planner returns its pick (reported as the ``champion`` selector, replayed by :func:`replay_pick`)
+    picks: bool = False
+
+    def calls_for(self, cs: CandidateSet, cfg: TournamentConfig) -> int:
+        return self.calls(cs, cfg) if self.calls else self.expected(len(cs.candidates), cfg)
+
+    def most_for(self, cs: CandidateSet, cfg: TournamentConfig) -> int:
+        if self.maximum:
+            return self.maximum(cs, cfg)
+        n = len(cs.candidates)
+        return self.expected(n, cfg) if cfg.games <= 2 else self.expected(n, cfg) * cfg.games // _calls_per_match(cfg)
 
 
 def _calls_per_match(cfg: TournamentConfig) -> int:
@@ -365,6 +603,35 @@ def _swiss_expected(n: int, cfg: TournamentConfig) -> int:
     return (cfg.rounds or math.ceil(math.log2(n)) + 1) * (n // 2) * _calls_per_match(cfg)
 
 
+def _distinct(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return len(answer_groups_of(cs, cfg.seed))
+
+
+def _aw_calls(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return (_distinct(cs, cfg) - 1) * _calls_per_match(cfg)
+
+
+def _aw_most(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return (_distinct(cs, cfg) - 1) * cfg.games
+
+
+def _entrants(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return _distinct(cs, cfg) if cfg.schedule == "answer-adaptive" else len(cs.candidates)
+
+
+def _budget_calls(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    """Fewest calls: one game per match while the budget lasts."""
+    return min(cfg.budget or len(cs.candidates) - 1, _entrants(cs, cfg) - 1)
+
+
+def _budget_most(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return 0 if _entrants(cs, cfg) < 2 else cfg.budget or len(cs.candidates) - 1
+
+
+def _budget_expected(n: int, cfg: TournamentConfig) -> int:
+    return min(cfg.budget or n - 1, n - 1)
+
+
 SCHEDULES: Registry[Schedule] = Registry("schedule")
 for _s in (
     Schedule("round-robin", round_robin, (1, 2), _rr_expected, "elo", help="every pair once (published Elo setting)"),
@@ -376,6 +643,18 @@ for _s in (
         "swiss", swiss, GAMES_PER_MATCH, _swiss_expected, "bradley-terry", ("rounds",), True,
         "R rounds pairing equal scores",
     ),
+    Schedule(
+        "answer-knockout", answer_knockout, GAMES_PER_MATCH, _ko_expected, "champion", ("prior",), True,
+        "one representative per distinct answer, knockout seeded by answer-group size", _aw_calls, _aw_most, True,
+    ),
+    Schedule(
+        "adaptive-knockout", adaptive_knockout, (1,), _budget_expected, "champion", ("budget",), True,
+        "knockout of sequential matches under a per-problem call budget", _budget_calls, _budget_most, True,
+    ),
+    Schedule(
+        "answer-adaptive", answer_adaptive, (1,), _budget_expected, "champion", ("budget", "prior"), True,
+        "answer-aware knockout whose matches repeat adaptively under the budget", _budget_calls, _budget_most, True,
+    ),
 ):  # fmt: skip
     SCHEDULES.add(_s.name, _s, _s.help)
 
@@ -383,6 +662,15 @@ for _s in (
 def expected_games(n: int, cfg: TournamentConfig) -> int:
     """Judge calls for one set of n candidates (for best of k, the (k+1)/2 games a match needs at least)."""
     return SCHEDULES.get(cfg.schedule).expected(n, cfg)
+
+
+def config_from_description(desc: Mapping[str, Any]) -> TournamentConfig:
+    """The :class:`TournamentConfig` a run's ``spec.json`` protocol section describes (:meth:`describe`)."""
+    fields = {k: v for k, v in desc.items() if k in TournamentConfig.__dataclass_fields__ and k != "bracket"}
+    bracket = desc.get("bracket")
+    if bracket:
+        fields["bracket"] = Bracket(tuple(bracket["slots"]), str(bracket["source"]))
+    return TournamentConfig(**fields)
 
 
 # -- records ---------------------------------------------------------------------------------------------------------
@@ -443,8 +731,11 @@ def run_tournament(sets: Sequence[CandidateSet], judge: Judge, cfg: TournamentCo
     schedule = SCHEDULES.get(cfg.schedule)
     log: AdvanceLog = []
     planners = {cs.id: schedule.planner(cs, cfg, log) for cs in sets}
-    batch = {sid: next(gen) for sid, gen in planners.items()}
-    total = sum(schedule.expected(len(cs.candidates), cfg) for cs in sets)
+    batch = {}
+    for sid, gen in planners.items():
+        with contextlib.suppress(StopIteration):  # a set with one distinct answer plays no game at all
+            batch[sid] = next(gen)
+    total = sum(schedule.calls_for(cs, cfg) for cs in sets)
     run.start_progress(total, min(len(done), total))
     written = 0
     while batch:
@@ -463,20 +754,29 @@ def run_tournament(sets: Sequence[CandidateSet], judge: Judge, cfg: TournamentCo
 
 __all__ = [
     "GAMES_PER_MATCH",
+    "PRIORS",
     "SCHEDULES",
     "SHIPPED_BRACKETS",
+    "AnswerGroup",
     "Bracket",
     "GamePlan",
     "Outcome",
     "Schedule",
     "TournamentConfig",
+    "adaptive_knockout",
+    "answer_adaptive",
+    "answer_groups_of",
+    "answer_knockout",
+    "config_from_description",
     "expected_games",
     "knockout",
     "load_bracket",
     "parse_bracket",
     "random_slots",
     "record_winner",
+    "replay_pick",
     "round_robin",
     "run_tournament",
+    "standard_seeding",
     "swiss",
 ]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rrm_eval._errors import RRMError
 from rrm_eval._seeding import stable_seed
 from rrm_eval.judges import FAILURE_REASONS
 from rrm_eval.scoring._ratings import (
@@ -33,10 +34,13 @@ from rrm_eval.scoring._ratings import (
 )
 from rrm_eval.tasks import CandidateSet
 
-#: Selectors in report order. ``knockout`` is the bracket's champion (or, with a final round robin, its winner).
-SELECTORS = ("oracle", "single-sample", "majority", "elo", "bradley-terry", "wins", "knockout")
-#: Phases whose matches decide who goes on (their rows carry ``advanced``).
-_ADVANCING = ("ko", "sw")
+#: Selectors in report order. ``knockout`` is the bracket's champion (or, with a final round robin, its winner);
+#: ``champion`` is the pick of a schedule that makes its own (the answer-aware and budgeted knockouts), replayed
+#: from the rival table by the caller and passed to :func:`rate_set` as ``picks``.
+SELECTORS = ("oracle", "single-sample", "majority", "elo", "bradley-terry", "wins", "knockout", "champion")
+#: Phases whose matches decide who goes on (their rows carry ``advanced``): knockout, Swiss, answer-aware knockout,
+#: adaptive knockout, answer-aware adaptive knockout.
+_ADVANCING = ("ko", "sw", "aw", "ad", "aa")
 
 
 def _winner_of(rec: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:
@@ -136,9 +140,11 @@ def rate_set(
     seed: int = 0,
     l2: float = 1e-2,
     bt_bootstrap: int = 0,
+    picks: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Ratings of one set's candidates and each selector's pick. Elo uses the games in an order shuffled with a seed
-    from (seed, set id); ties between top ratings follow :func:`select_winner` (then wins, or BT for ``wins``)."""
+    from (seed, set id); ties between top ratings follow :func:`select_winner` (then wins, or BT for ``wins``).
+    ``picks``: picks made outside the ratings (selector -> candidate id; None = not made, e.g. an unfinished run)."""
     ids = [c.id for c in cs.candidates]
     games, counts = resolve_games(rows, policy, seed)
     ratings = {
@@ -164,6 +170,11 @@ def rate_set(
         deciding = {r["match_id"]: r["advanced"] for r in knockout if r["round"] == last}
         if len(deciding) == 1:  # a complete bracket ends in one final
             selected["knockout"] = next(iter(deciding.values()))
+    for name, cid in (picks or {}).items():
+        if cid is not None:
+            if cid not in ids:
+                raise RRMError(f"problem {cs.id!r}: {name} picked {cid!r}, which is not one of its candidates")
+            selected[name] = cid
     correct = {c.id: bool(c.correct) for c in cs.candidates}
     out: dict[str, Any] = {
         "set_id": cs.id,

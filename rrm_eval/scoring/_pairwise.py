@@ -166,3 +166,37 @@ def summarize_pairwise(
         "position_consistency": (sum(consistency) / len(consistency)) if consistency else None,
         "items_failed": sum(1 for i in items.values() if i.failed),
     }
+
+
+def vote_accounting(records: Iterable[Mapping[str, Any]], votes: int) -> dict[str, Any]:
+    """What voting cost: the votes drawn against ``votes`` x presentations (the full-k run), and the tokens spent.
+
+    The tokens a full run would have spent are estimated per presentation as its drawn votes' mean times ``votes``
+    (the votes not drawn were never generated, so their length is unknown; votes of one prompt share its length)."""
+    drawn: Counter[tuple[str, str]] = Counter()
+    tokens: dict[tuple[str, str], int] = defaultdict(int)
+    completion = prompt = 0
+    for r in records:
+        key = (str(r["item_id"]), str(r["order"]))
+        drawn[key] += 1
+        c, p = int(r.get("completion_tokens") or 0), int(r.get("prompt_tokens") or 0)
+        completion, prompt = completion + c, prompt + p
+        tokens[key] += c + p
+    n_drawn, full = sum(drawn.values()), votes * len(drawn)
+    full_tokens = sum(tokens[k] / n * votes for k, n in drawn.items())
+    spent = completion + prompt
+    return {
+        "votes_per_presentation": votes,
+        "presentations": len(drawn),
+        "votes_drawn": n_drawn,
+        "votes_full": full,
+        "votes_saved_fraction": (1.0 - n_drawn / full) if full else 0.0,
+        "mean_votes": (n_drawn / len(drawn)) if drawn else None,
+        "tokens": {
+            "prompt": prompt,
+            "completion": completion,
+            "spent": spent,
+            "full_estimate": round(full_tokens),
+            "saved_fraction_estimate": (1.0 - spent / full_tokens) if full_tokens else 0.0,
+        },
+    }

@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,66 @@ def answers_match(answer: str | None, reference: str | None) -> bool:
     if not gold or not pred:
         return False
     return bool(verify(gold, pred))
+
+
+# -- answer groups (answer-aware tournaments) -------------------------------------------------------------------
+#: A multiple-choice answer: one capital letter A-J, optionally in parentheses or \text{}.
+_LETTER = re.compile(r"^\(?([A-J])\)?$")
+#: "the answer is (C)" as MMLU-Pro chain-of-thought samples end, when nothing is boxed.
+_ANSWER_IS = re.compile(r"answer\s+is:?\s*\(?([A-J])\)?(?![A-Za-z])", re.IGNORECASE)
+
+
+def choice_letter(answer: str | None) -> str | None:
+    """The option letter when ``answer`` is a multiple-choice answer (``C``, ``(C)``, ``\text{C}``), else None."""
+    if answer is None:
+        return None
+    m = _LETTER.match(normalize_answer(answer))
+    return m.group(1) if m else None
+
+
+def final_answer(text: str | None, answer: str | None = None) -> str | None:
+    """The answer a candidate committed to: ``answer`` when given, else the last ``\boxed{}`` of the text, else the
+    letter of the last "the answer is (X)" (multiple-choice samples)."""
+    if answer is not None and answer.strip():
+        return answer
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        return boxed
+    found = _ANSWER_IS.findall(text or "")
+    return found[-1].upper() if found else None
+
+
+@lru_cache(maxsize=65536)
+def same_answer(a: str, b: str) -> bool:
+    """Whether two final answers are the same: letters compare as letters; anything else by normalized string,
+    then math-verify equivalence both ways round (``verify`` is not symmetric for every pair). Cached, because a
+    grouping compares the same few values many times."""
+    la, lb = choice_letter(a), choice_letter(b)
+    if la is not None or lb is not None:
+        return la == lb
+    return answers_match(a, b) or answers_match(b, a)
+
+
+def answer_groups(candidates: Sequence[Candidate]) -> list[tuple[str, ...]]:
+    """Candidate ids grouped by equal final answers (:func:`final_answer`, :func:`same_answer` against each group's
+    first member), groups in order of first appearance. A candidate without an answer is a group of its own: it
+    cannot be shown equal to anything."""
+    groups: list[list[str]] = []
+    heads: list[str] = []
+    for c in candidates:
+        ans = final_answer(c.text, c.answer)
+        if ans is None:
+            groups.append([c.id])
+            heads.append("")
+            continue
+        for i, head in enumerate(heads):
+            if head and same_answer(ans, head):
+                groups[i].append(c.id)
+                break
+        else:
+            groups.append([c.id])
+            heads.append(ans)
+    return [tuple(g) for g in groups]
 
 
 # -- building and validating sets ---------------------------------------------------------------------------------
@@ -371,11 +432,15 @@ def load_candidate_sets(
 __all__ = [
     "CANDIDATE_FORMATS",
     "LoadedCandidates",
+    "answer_groups",
     "answers_match",
+    "choice_letter",
     "extract_boxed",
+    "final_answer",
     "load_candidate_sets",
     "normalize_answer",
     "ppe_subset_for",
+    "same_answer",
     "set_to_row",
     "sets_from_ppe",
     "sets_from_qwen_math",

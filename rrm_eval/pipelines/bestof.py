@@ -13,6 +13,7 @@ from rrm_eval._errors import RRMError
 from rrm_eval.judges import load_judge
 from rrm_eval.models import Model, parse_spec
 from rrm_eval.pipelines._naming import slug
+from rrm_eval.pipelines.pairwise import RunOutcome
 from rrm_eval.protocols._bestof import BestOfConfig, check_judge_fits, run_bestof
 from rrm_eval.runs import (
     RECORDS,
@@ -52,17 +53,9 @@ class BestOfRunConfig:
     bootstrap: int = BOOTSTRAP_RESAMPLES  # resamples of the 95 % intervals (0 = none); not part of the run identity
 
 
-@dataclass
-class BestOfOutcome:
-    run_dir: Path
-    summary: dict[str, Any]
-    written: int
-    reused: int
-    seconds: float
-
-    @property
-    def backend_errors(self) -> int:
-        return int(self.summary.get("records", {}).get("failures", {}).get("backend_error", 0))
+#: What a best-of-N run returns: the same outcome as a pairwise run's (run directory, summary, records written and
+#: reused, seconds, backend errors).
+BestOfOutcome = RunOutcome
 
 
 def _item_rows(items: list[RB2Item]) -> list[dict[str, Any]]:

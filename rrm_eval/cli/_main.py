@@ -22,6 +22,8 @@ COMMANDS = [
     "rrm_eval.cli._rescore",
     "rrm_eval.cli._compare",
     "rrm_eval.cli._list",
+    "rrm_eval.cli._serve",
+    "rrm_eval.cli._report",
 ]
 
 

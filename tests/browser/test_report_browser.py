@@ -1,0 +1,75 @@
+"""The generated report in headless Chromium (Playwright, Debian's /usr/bin/chromium): figures render, the console
+stays clean, the page asks for nothing but itself, and the planted ``<script>`` in the data never runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium (scripts/setup_browser.sh installs it)"),
+]
+
+
+def test_report_renders_offline_without_running_data(tmp_path):
+    pytest.importorskip("matplotlib")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from test_report import make_runs
+
+    from rrm_eval.cli import main
+
+    runs = make_runs(tmp_path)
+    out = tmp_path / "report.html"
+    assert main(["report", str(runs["marker"]), str(runs["random"]), str(runs["tournament"]), "-o", str(out)]) == 0
+    url = out.as_uri()
+
+    requests: list[str] = []
+    console_errors: list[str] = []
+    dialogs: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, timeout=60_000)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+            # Anything but the file itself is refused, so a stray reference would also show up as an error.
+            page.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
+            page.goto(url, wait_until="load")
+            svgs = page.locator("figure svg")
+            assert svgs.count() >= 10
+            box = svgs.first.bounding_box()
+            assert box is not None and box["width"] > 100 and box["height"] > 20  # laid out, not an empty element
+            assert page.locator("figure svg text").count() > 50  # axis labels are text, drawn by the browser
+            # The planted script is shown as text and never executed.
+            page.locator("details").first.evaluate("d => d.open = true")
+            assert "<script>alert(1)</script>" in page.locator("details pre").first.inner_text()
+            assert page.locator("script").count() == 0
+            assert page.evaluate("() => typeof window.__planted") == "undefined"
+            page.emulate_media(color_scheme="dark")
+            dark = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            page.emulate_media(color_scheme="light")
+            light = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+            assert dark != light
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+        finally:
+            browser.close()
+    assert requests == [url], f"requests other than the report itself: {requests}"
+    assert not console_errors, console_errors
+    assert not dialogs, f"a script in the data ran: {dialogs}"

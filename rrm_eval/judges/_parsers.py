@@ -191,17 +191,29 @@ def _names_several(key: str, labels: dict[str, Verdict]) -> bool:
     return len(parts) > 1 and all(p in labels for p in parts) and len(set(parts)) > 1
 
 
+def _marked_verdicts(
+    text: str, finish_reason: str, pattern: re.Pattern[str]
+) -> tuple[str, list[re.Match[str]]] | ParseResult:
+    """The text after the thinking and the verdict marks ``pattern`` finds in it, or the failure when there are
+    none: shared by every marked-verdict parser ([[A]], [[k]], Rating: N)."""
+    tail, _ = _after_thinking(text, finish_reason, require_close=False)
+    if "<think>" in text and THINK_END not in text:
+        return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
+    text = tail or ""
+    matches = list(pattern.finditer(text))
+    if not matches:
+        return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
+    return text, matches
+
+
 def make_bracket_parser(labels: dict[str, Verdict]) -> Parser:
     """``[[X]]`` verdicts. ``labels`` maps the exact upper-case label to a verdict (e.g. ``{"A": 1, "B": 2}``)."""
 
     def parse(text: str, finish_reason: str = "stop") -> ParseResult:
-        tail, _ = _after_thinking(text, finish_reason, require_close=False)
-        if "<think>" in text and THINK_END not in text:
-            return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
-        text = tail or ""
-        matches = list(_BRACKET.finditer(text))
-        if not matches:
-            return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
+        found = _marked_verdicts(text, finish_reason, _BRACKET)
+        if isinstance(found, ParseResult):
+            return found
+        text, matches = found
         keys: list[object] = [m.group(1).strip().upper() for m in matches]
         chosen, ambiguous = _bind(text, [m.span() for m in matches], keys)
         if chosen is None:
@@ -254,13 +266,10 @@ def make_slot_parser(n: int) -> Parser:
     """``[[k]]`` with k in 1..n: the slot of the best response in a listwise prompt."""
 
     def parse(text: str, finish_reason: str = "stop") -> ParseResult:
-        tail, _ = _after_thinking(text, finish_reason, require_close=False)
-        if "<think>" in text and THINK_END not in text:
-            return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
-        text = tail or ""
-        matches = list(_SLOT.finditer(text))
-        if not matches:
-            return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
+        found = _marked_verdicts(text, finish_reason, _SLOT)
+        if isinstance(found, ParseResult):
+            return found
+        text, matches = found
         readings = [_read_number(m.group(1)) for m in matches]
         keys: list[object] = [
             r[0] if r[0] is not None else m.group(1).strip() for r, m in zip(readings, matches, strict=True)
@@ -289,13 +298,10 @@ def make_rating_parser(low: int, high: int) -> Parser:
     a fraction (``7.5``) or a number off the scale is ``invalid_label``."""
 
     def parse(text: str, finish_reason: str = "stop") -> ParseResult:
-        tail, _ = _after_thinking(text, finish_reason, require_close=False)
-        if "<think>" in text and THINK_END not in text:
-            return ParseResult(None, "truncated" if finish_reason == "length" else "no_end_of_thinking")
-        text = tail or ""
-        matches = list(_RATING.finditer(text))
-        if not matches:
-            return ParseResult(None, "truncated" if finish_reason == "length" else "no_verdict")
+        found = _marked_verdicts(text, finish_reason, _RATING)
+        if isinstance(found, ParseResult):
+            return found
+        text, matches = found
         values = [m.group(1) or m.group(3) for m in matches]
         chosen, ambiguous = _bind(text, [m.span() for m in matches], list(values))
         if chosen is None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from rrm_eval import RunOutcome
+from rrm_eval import PairwiseRunConfig, RunOutcome
 from rrm_eval.models import DEFAULT_MODEL, parse_options, parse_spec
 from rrm_eval.protocols import ORDERS, PairwiseConfig
 from rrm_eval.scoring import FAILURE_POLICIES
@@ -131,11 +131,9 @@ def add_sampling_overrides(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--max-new-tokens", type=positive_int, help="override the judge's generation budget")
 
 
-def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any) -> RunOutcome:
-    """Run a pairwise evaluation from parsed CLI arguments, print its tables, and return the outcome."""
-    from rrm_eval import PairwiseRunConfig, evaluate_pairwise
-
-    cfg = PairwiseRunConfig(
+def pairwise_run_config(args: argparse.Namespace, task: str, task_options: Any) -> PairwiseRunConfig:
+    """The pairwise run the parsed CLI arguments describe (every pairwise command builds it here)."""
+    return PairwiseRunConfig(
         model=args.model,
         judge=default_judge(args),
         task=task,
@@ -148,7 +146,13 @@ def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any)
         run_name=args.run_name,
         bootstrap=args.bootstrap,
     )
-    outcome = evaluate_pairwise(cfg, progress=progress_factory(args.quiet))
+
+
+def run_pairwise_command(args: argparse.Namespace, task: str, task_options: Any) -> RunOutcome:
+    """Run a pairwise evaluation from parsed CLI arguments, print its tables, and return the outcome."""
+    from rrm_eval import evaluate_pairwise
+
+    outcome = evaluate_pairwise(pairwise_run_config(args, task, task_options), progress=progress_factory(args.quiet))
     print_pairwise_summary(outcome.summary, outcome.run_dir)
     return outcome
 

@@ -7,13 +7,7 @@ from typing import Any
 
 from rrm_eval._errors import RRMError
 from rrm_eval.cli import _pairwise
-from rrm_eval.cli._common import (
-    default_judge,
-    model_options,
-    pairwise_protocol,
-    pct,
-    progress_factory,
-)
+from rrm_eval.cli._common import pairwise_run_config, pct, progress_factory
 
 
 def _budget_list(text: str) -> tuple[int, ...]:
@@ -48,25 +42,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rrm_eval import PairwiseRunConfig
     from rrm_eval.pipelines.sweep import SweepConfig, think_budget_sweep
 
     budgets: tuple[int, ...] = args.think_budget
     args.think_budget = max(budgets)  # the shared protocol builder reads one budget; the sweep sets each
     extra = {"split": args.split} if args.split else {}
-    cfg = PairwiseRunConfig(
-        model=args.model,
-        judge=default_judge(args),
-        task=args.task,
-        task_options=_pairwise.task_options(args, **extra),
-        protocol=pairwise_protocol(args),
-        failure_policy=args.failure_policy,
-        model_options=model_options(args),
-        output_dir=args.output_dir,
-        run_dir=args.run_dir,
-        run_name=args.run_name,
-        bootstrap=args.bootstrap,
-    )
+    cfg = pairwise_run_config(args, args.task, _pairwise.task_options(args, **extra))
     outcome = think_budget_sweep(SweepConfig(cfg, budgets), progress=progress_factory(args.quiet))
     print_sweep(outcome)
     return 0

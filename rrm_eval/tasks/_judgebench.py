@@ -97,10 +97,16 @@ def _item(source: str, pair_id: str, row: dict[str, Any]) -> PairwiseItem:
     return PairwiseItem(pair_id, category, question, chosen, rejected, meta)
 
 
+#: What a row needs (the hint when every row of a file is malformed).
+LAYOUT = "JudgeBench rows need pair_id, source, question, response_model, response_A, response_B and label A>B or B>A"
+
+
 def items_from_rows(
     rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
 ) -> tuple[list[PairwiseItem], dict[str, int]]:
-    return rows_to_items(rows, source, skip_bad_rows, "pair_id", lambda pair_id, row: [_item(source, pair_id, row)])
+    return rows_to_items(
+        rows, source, skip_bad_rows, "pair_id", lambda pair_id, row: [_item(source, pair_id, row)], LAYOUT
+    )
 
 
 def _split_option(extra: dict[str, Any]) -> str | None:
@@ -162,13 +168,6 @@ class JudgeBench(PairwiseTask):
             hub_split = split or "gpt"
             rows, source = load_hub(HUB_NAME, hub_split), f"{HUB_NAME}:{hub_split}"
         items, dropped = items_from_rows(rows, source, options.skip_bad_rows)
-        if not items:  # every row dropped by --skip-bad-rows: say why rather than judging nothing
-            reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items()))
-            raise RRMError(
-                f"{source}: all {len(rows)} rows were dropped as malformed: {reasons}",
-                hint="JudgeBench rows need pair_id, source, question, response_model, response_A, response_B and "
-                "label A>B or B>A",
-            )
         items, split_name = _one_split(items, split, source)
         selected = select(items, options, list(CATEGORIES), source)
         return LoadedItems(selected, f"{source} (split {split_name})", fingerprint_rows(rows), dropped)

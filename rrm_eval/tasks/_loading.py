@@ -206,11 +206,13 @@ def items_from_rows(
     skip_bad_rows: bool,
     id_field: str,
     parse: Callable[[str, Row], list[Any]],
+    layout: str,
 ) -> tuple[list[Any], dict[str, int]]:
     """Items of every valid row, in row order: ``parse(row id, row)`` makes a row's items (or raises a
     :class:`DataError` naming the row and field). The id must be present, non-empty and unique. With
     ``skip_bad_rows`` a bad row is dropped and counted by reason (the run reports the counts); otherwise its error
-    stops the load, before any model is loaded."""
+    stops the load, before any model is loaded. When every row was dropped the load stops too, saying why and what
+    a row needs (``layout``), rather than judging nothing."""
     items: list[Any] = []
     dropped: dict[str, int] = {}
     seen: set[str] = set()
@@ -231,4 +233,7 @@ def items_from_rows(
             continue
         seen.add(row_id)
         items.extend(made)
+    if rows and not items:
+        reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items()))
+        raise RRMError(f"{source}: all {len(rows)} rows were dropped as malformed: {reasons}", hint=layout)
     return items, dropped

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from rrm_eval._errors import RRMError
 from rrm_eval.tasks._base import LoadedItems, PairwiseTask, TaskOptions, check_limit, register_task, select
 from rrm_eval.tasks._items import PairwiseItem
 from rrm_eval.tasks._loading import fingerprint_rows, load_hub, read_rows, require_text
@@ -96,6 +95,10 @@ def section_scores(subset_accuracy: dict[str, float]) -> dict[str, Any]:
     return out
 
 
+#: What a row needs (the hint when every row of a file is malformed).
+LAYOUT = "the rows need the fields id, subset, prompt, chosen and rejected (non-empty text)"
+
+
 def items_from_rows(
     rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
 ) -> tuple[list[PairwiseItem], dict[str, int]]:
@@ -107,7 +110,7 @@ def items_from_rows(
         meta = {k: row[k] for k in ("chosen_model", "rejected_model") if isinstance(row.get(k), str)}
         return [PairwiseItem(item_id, subset, prompt, chosen, rejected, meta)]
 
-    return rows_to_items(rows, source, skip_bad_rows, "id", parse)
+    return rows_to_items(rows, source, skip_bad_rows, "id", parse, LAYOUT)
 
 
 class RewardBench(PairwiseTask):
@@ -123,12 +126,6 @@ class RewardBench(PairwiseTask):
         check_limit(options.limit)  # before reading: a usage mistake should not wait for a large file
         rows, source = self._rows(options)
         items, dropped = items_from_rows(rows, source, options.skip_bad_rows)
-        if not items:  # every row dropped by --skip-bad-rows: say why rather than judging nothing
-            reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items()))
-            raise RRMError(
-                f"{source}: all {len(rows)} rows were dropped as malformed: {reasons}",
-                hint="the rows need the fields id, subset, prompt, chosen and rejected (non-empty text)",
-            )
         selected = select(items, options, list(SUBSET_COUNTS), source)
         return LoadedItems(selected, source, fingerprint_rows(rows), dropped)
 

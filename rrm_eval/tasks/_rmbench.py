@@ -90,6 +90,10 @@ def _styled(source: str, row_id: str, row: dict[str, Any], field: str) -> list[s
     return value
 
 
+#: What a row needs (the hint when every row of a file is malformed).
+LAYOUT = "RM-Bench rows need id, prompt, domain and chosen/rejected lists of 3 non-empty responses"
+
+
 def items_from_rows(
     rows: list[dict[str, Any]], source: str, skip_bad_rows: bool
 ) -> tuple[list[PairwiseItem], dict[str, int]]:
@@ -119,7 +123,7 @@ def items_from_rows(
                 )
         return items
 
-    return rows_to_items(rows, source, skip_bad_rows, "id", parse)
+    return rows_to_items(rows, source, skip_bad_rows, "id", parse, LAYOUT)
 
 
 def _expand_subsets(subsets: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -199,12 +203,6 @@ class RMBench(PairwiseTask):
         else:
             rows, source = load_hub(HUB_NAME, HUB_SPLIT), f"{HUB_NAME}:{HUB_SPLIT}"
         items, dropped = items_from_rows(rows, source, options.skip_bad_rows)
-        if not items:  # every row dropped by --skip-bad-rows: say why rather than judging nothing
-            reasons = ", ".join(f"{reason} ({n})" for reason, n in sorted(dropped.items()))
-            raise RRMError(
-                f"{source}: all {len(rows)} rows were dropped as malformed: {reasons}",
-                hint="RM-Bench rows need id, prompt, domain and chosen/rejected lists of 3 non-empty responses",
-            )
         chosen = dataclasses.replace(options, subsets=_expand_subsets(options.subsets))
         selected = select(items, chosen, list(SUBSETS), source)
         return LoadedItems(selected, source, fingerprint_rows(rows), dropped)

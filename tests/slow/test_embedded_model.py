@@ -107,3 +107,25 @@ def test_context_overflow_is_recorded_not_fatal(tmp_path):
     assert res.returncode == 0, res.stderr
     recs = read_jsonl(tmp_path / "run" / "records.jsonl")
     assert all(r["failure"] == "input_too_long" and "truncated input" in r["error"] for r in recs)
+
+
+def test_hf_spec_loads_a_real_gguf_file_like_the_embedded_default(smol, tmp_path, monkeypatch):
+    """`hf:FILE.gguf` on the real SmolLM2 GGUF (no stub): dequantized into a cache folder once, then the same model
+    as the embedded default: the same chat template and the same log-probabilities."""
+    from rrm_eval.models import ScoreRequest, load_model
+    from rrm_eval.models._embedded import find_gguf
+
+    monkeypatch.setenv("RRM_EVAL_CACHE", str(tmp_path / "cache"))  # a fresh cache: the conversion really runs
+    path = find_gguf()
+    model = load_model(f"hf:{path}", dtype="float32")
+    try:
+        messages = [{"role": "user", "content": "Which answer is better?"}]
+        assert model.render(messages) == smol.render(messages)
+        req = [ScoreRequest(smol.render(messages), " [[A]]")]
+        got, want = model.score(req)[0], smol.score(req)[0]
+        assert got.tokens == want.tokens
+        assert got.total == pytest.approx(want.total, abs=1e-3)
+        converted = list((tmp_path / "cache").rglob("config.json"))
+        assert converted, "the GGUF was not converted into the cache"
+    finally:
+        model.close()

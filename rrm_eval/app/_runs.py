@@ -19,7 +19,9 @@ from rrm_eval.runs._journal import load_records, retryable
 from rrm_eval.scoring import record_outcome
 
 #: Run kinds this browser knows how to show.
-KNOWN_KINDS = ("pairwise", "tournament", "bestof", "candidates")
+KNOWN_KINDS = ("pairwise", "tournament", "bestof", "candidates", "sweep")
+#: A thinking-budget sweep's table: ``sweep.json`` in a sweep folder, or ``sweep__<run>.json`` beside the runs.
+SWEEP = "sweep.json"
 #: What a record's ``correct`` filter value is, from :func:`record_outcome` (None = unreadable).
 _CORRECT = {"chosen": "correct", "rejected": "wrong", "tie": "tie", None: "failed"}
 MAX_PAGE = 500
@@ -74,8 +76,38 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def is_sweep(path: Path) -> bool:
+    """A sweep folder (its table and no spec of its own) or a sweep table file."""
+    if path.is_dir():
+        return (path / SWEEP).is_file() and not (path / "spec.json").exists()
+    return path.is_file() and path.name.startswith("sweep") and path.suffix == ".json"
+
+
+def inspect_sweep(path: Path, run_id: str) -> RunInfo:
+    """A sweep as the run list shows it: the largest budget's score is the headline; its budget runs (pairwise
+    runs, listed on their own when they sit in the runs directory) are read by the report's figures."""
+    info = RunInfo(id=run_id, path=path, kind="sweep")
+    try:
+        table = _read_json(path / SWEEP if path.is_dir() else path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        info.error = f"the sweep table is unreadable: {exc}"
+        return info
+    rows = table.get("budgets") if isinstance(table, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        info.error = "the sweep table has no budget rows"
+        return info
+    info.summary = table
+    top = max(rows, key=lambda r: _number(r.get("budget")) or 0)
+    info.headline, info.headline_name = _number(top.get("accuracy")), f"score at budget {top.get('budget')}"
+    info.items = top.get("records") if isinstance(top.get("records"), int) else None
+    info.note = "thinking budgets " + ", ".join(str(r.get("budget")) for r in rows)
+    return info
+
+
 def inspect_run(path: Path, run_id: str) -> RunInfo:
     """What the run list shows of one folder; never raises for a bad folder."""
+    if is_sweep(path):
+        return inspect_sweep(path, run_id)
     info = RunInfo(id=run_id, path=path)
     try:
         spec = _read_json(path / "spec.json")
@@ -140,7 +172,13 @@ def list_runs(runs_dir: Path) -> list[RunInfo]:
         return [inspect_run(runs_dir, runs_dir.name)]
     if not runs_dir.is_dir():
         raise RRMError(f"{runs_dir} is not a directory", hint="give the folder your runs are written to (runs/)")
-    return [inspect_run(p, p.name) for p in sorted(runs_dir.iterdir()) if p.is_dir() and not p.name.startswith(".")]
+    if is_sweep(runs_dir):
+        return [inspect_run(runs_dir, runs_dir.name)]
+    return [
+        inspect_run(p, p.name)
+        for p in sorted(runs_dir.iterdir())
+        if not p.name.startswith(".") and (p.is_dir() or is_sweep(p))
+    ]
 
 
 # -- records ----------------------------------------------------------------------------------------------------------
@@ -261,7 +299,7 @@ class RunIndex:
         path = info.path / RECORDS
         try:
             st = path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a run without records yet, or a sweep table file
             return []
         stamp = (st.st_size, st.st_mtime_ns)
         with self._lock:
@@ -316,7 +354,7 @@ def read_record(info: RunInfo, key: str) -> dict[str, Any] | None:
                     continue
                 if found is None or retryable(found):
                     found = rec
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     return found
 
@@ -370,7 +408,7 @@ class ItemSource:
             items = self._load(info)
             with self._lock:
                 self._cache[info.path] = items
-        item = items.get(item_id)
+        item: dict[str, Any] | None = items.get(item_id)
         if item is None:
             raise RRMError(f"run {info.id} has no item {item_id!r} in its data file")
         return item
@@ -411,6 +449,12 @@ def score_table(info: RunInfo) -> list[dict[str, Any]]:
             lo, hi = _number(interval[0]), _number(interval[1])
         rows.append({"group": group, "name": name, "value": _number(value), "lo": lo, "hi": hi, "n": n})
 
+    if info.kind == "sweep":
+        for row in s.get("budgets") or []:
+            if isinstance(row, dict):
+                name = f"think budget {row.get('budget')}"
+                add("score by thinking budget", name, row.get("accuracy"), row.get("interval"), row.get("records"))
+        return rows
     if info.kind == "tournament":
         for selector, acc in (s.get("accuracy") or {}).items():
             if isinstance(acc, dict):

@@ -11,7 +11,7 @@ import json
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval.app._figures import report_available, run_figures
@@ -29,6 +29,9 @@ from rrm_eval.app._runs import (
     record_view,
     score_table,
 )
+
+if TYPE_CHECKING:  # the app extra is optional at run time; for the type checker FastAPI's own types type the routes
+    from fastapi import FastAPI
 
 #: Only this origin: no inline script, no other host (the page makes no request elsewhere).
 PAGE_CSP = (
@@ -62,7 +65,7 @@ def create_app(
     root = Path(runs_dir)
     play = playground or Playground(None, None)
     index, items = RunIndex(), ItemSource()
-    app = fastapi.FastAPI(title="rrm-eval", docs_url=None, redoc_url=None, openapi_url=None)
+    app: FastAPI = fastapi.FastAPI(title="rrm-eval", docs_url=None, redoc_url=None, openapi_url=None)
 
     def error_json(status: int, message: str, hint: str | None = None) -> Any:
         return JSONResponse({"error": message, "hint": hint}, status_code=status)
@@ -109,6 +112,31 @@ def create_app(
                 return info
         raise ApiError(404, f"no run {run_id!r} under {root}", "pick a run from the list")
 
+    def peers_of(info: RunInfo) -> list[Path]:
+        """Runs of the same runs directory that a cross-run figure of ``info`` compares it with, picked from the
+        specs alone (so a run page never reads every run's records): tournaments on the same candidates, pairwise
+        runs of the same task, data, judge and model with other --votes."""
+        if info.kind not in ("tournament", "pairwise"):
+            return []
+
+        def key(i: RunInfo) -> tuple[Any, ...]:
+            spec = i.spec
+            if i.kind == "tournament":
+                return ("tournament", (spec.get("candidates") or {}).get("data_fingerprint"))
+            task = spec.get("task")
+            task = task if isinstance(task, dict) else {}
+            return ("pairwise", task.get("name"), task.get("data_fingerprint"), i.judge, i.model)
+
+        def votes(i: RunInfo) -> Any:
+            return (i.spec.get("protocol") or {}).get("votes", 1)
+
+        mine = key(info)
+        peers = [i for i in list_runs(root) if not i.error and i.path != info.path and i.kind == info.kind]
+        peers = [i for i in peers if key(i) == mine and mine[1] is not None]
+        if info.kind == "pairwise" and all(votes(i) == votes(info) for i in peers):
+            return []  # nothing differs in --votes: no votes figure to draw
+        return [i.path for i in peers]
+
     @app.get("/")
     def _page() -> Any:
         return Response(PAGE_HTML, media_type="text/html; charset=utf-8")
@@ -135,7 +163,8 @@ def create_app(
         rows = index.rows(info)
         try:
             figures = [
-                {"index": n, "caption": f["caption"], "title": f["title"]} for n, f in enumerate(run_figures(info.path))
+                {"index": n, "caption": f["caption"], "title": f["title"]}
+                for n, f in enumerate(run_figures(info.path, peers_of(info)))
             ]
             figure_error = None
         except RRMError as exc:
@@ -155,7 +184,8 @@ def create_app(
 
     @app.get("/api/runs/{run_id}/figures/{number}.svg")
     def _figure(run_id: str, number: int) -> Any:
-        figures = run_figures(run_info(run_id).path)
+        info = run_info(run_id)
+        figures = run_figures(info.path, peers_of(info))
         if not 0 <= number < len(figures):
             raise ApiError(404, f"run {run_id} has no figure {number}")
         headers = {"Content-Security-Policy": SVG_CSP}

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError
-from rrm_eval.report._figures import Figure, comparison_figure, figures_for, score_rows
+from rrm_eval.report._across import peer_figures
+from rrm_eval.report._figures import comparison_figure, figures_for, score_rows
 from rrm_eval.report._html import esc, figure_html, page, run_section
 from rrm_eval.report._loading import KINDS, ReportRun, Unreadable, load_report_run
+from rrm_eval.report._plot import Figure
 
 
 def _label(k: int) -> str:
@@ -60,14 +62,16 @@ def _comparisons(runs: Sequence[ReportRun]) -> tuple[dict[str, Any] | None, list
 
 def render_report(run_dirs: Sequence[str | Path]) -> tuple[str, list[ReportRun], list[Unreadable]]:
     """The report page's HTML, with the readable and the unreadable runs."""
-    from rrm_eval.report._html import comparison_section
+    from rrm_eval.report._across import across_figures, schedule_groups
+    from rrm_eval.report._html import across_section, comparison_section
 
     loaded = [load_report_run(d, _label(k)) for k, d in enumerate(run_dirs)]
     runs = [r for r in loaded if isinstance(r, ReportRun)]
     bad = [r for r in loaded if isinstance(r, Unreadable)]
     body = "".join(run_section(r, figures_for(r)) for r in runs)
     if len(runs) > 1:
-        body = comparison_section(*_comparisons(runs)) + body
+        groups = schedule_groups(runs)
+        body = comparison_section(*_comparisons(runs)) + across_section(runs, across_figures(runs), groups) + body
     return page(runs, bad, body), runs, bad
 
 
@@ -107,6 +111,7 @@ __all__ = [
     "figure_html",
     "figures_for",
     "load_report_run",
+    "peer_figures",
     "render_report",
     "score_rows",
 ]

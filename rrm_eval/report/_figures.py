@@ -1,94 +1,30 @@
-"""The report's figures: matplotlib (Agg) rendered to inline SVG, readable on light and dark pages.
-
-Figures have transparent backgrounds and mid-grey text and axes, which read on white and on black; the page's CSS
-also recolours SVG text to its own foreground. ``svg.fonttype = "none"`` keeps text as text (small files, and the
-browser's font); ``text.parse_math`` is off so a ``$`` in a subset name is shown, not parsed as math."""
+"""The report's per-run figures: pairwise, bestof and tournament runs (inline SVG, drawn as ``_plot`` says)."""
 
 from __future__ import annotations
 
-import io
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from rrm_eval._errors import require
 from rrm_eval.report._loading import ReportRun
-
-GREY = "#8a8a8a"
-BAR = "#4c8fd6"
-ACCENT = "#e0873a"
-RC = {
-    "svg.fonttype": "none",
-    "svg.hashsalt": "rrm-eval-report",  # stable ids: the same run gives the same file
-    "text.parse_math": False,
-    "figure.facecolor": "none",
-    "axes.facecolor": "none",
-    "savefig.transparent": True,
-    "text.color": GREY,
-    "axes.labelcolor": GREY,
-    "axes.edgecolor": GREY,
-    "xtick.color": GREY,
-    "ytick.color": GREY,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "font.size": 9,
-    "font.family": "sans-serif",
-}
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One figure: a title, the inline SVG markup, and a caption saying what it shows and how it was computed."""
-
-    title: str
-    svg: str
-    caption: str
-
-
-def _plt() -> Any:
-    matplotlib = require("matplotlib", "report", "the HTML report's figures")
-    matplotlib.use("Agg", force=True)
-    return require("matplotlib.pyplot", "report", "the HTML report's figures")
-
-
-_counter = 0
-
-
-def _svg(fig: Any) -> str:
-    """The figure as SVG markup for inlining in HTML: no XML prolog, DOCTYPE, metadata or namespace URLs (the page
-    must hold no http(s) reference), and ids made unique per figure so several figures share one page safely."""
-    global _counter
-    plt = _plt()
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    text = buf.getvalue()
-    text = text[text.index("<svg") :]
-    text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
-    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)
-    _counter += 1
-    prefix = f"f{_counter}-"
-    ids = set(re.findall(r'\bid="([^"]+)"', text))
-    if ids:
-        pattern = re.compile(r'(\bid="|href="#|url\(#)(' + "|".join(re.escape(i) for i in ids) + r')(?=[")])')
-        text = pattern.sub(lambda m: m.group(1) + prefix + m.group(2), text)
-    return text.replace("<svg", '<svg role="img"', 1)
-
-
-def _figure(width: float, height: float) -> tuple[Any, Any]:
-    fig, ax = _plt().subplots(figsize=(width, height))
-    return fig, ax
+from rrm_eval.report._plot import ACCENT, BAR, GREY, RC, Figure, new_figure, pyplot, to_svg
+from rrm_eval.report._plot import number as _number
+from rrm_eval.report._tournament import ratings_figure
+from rrm_eval.report._tts import sweep_figures, sweep_rows, votes_figure
 
 
 def _whisker_bars(
-    names: Sequence[str], values: Sequence[float], intervals: Sequence[tuple[float, float] | None], xlabel: str
+    names: Sequence[str],
+    values: Sequence[float],
+    intervals: Sequence[tuple[float, float] | None],
+    xlabel: str,
+    chance: float | None = 0.5,
 ) -> str:
-    """Horizontal bars (0..1 scaled to %) with 95% interval whiskers where an interval exists."""
-    plt = _plt()
+    """Horizontal bars (0..1 scaled to %) with 95% interval whiskers where an interval exists; a dotted line at
+    ``chance`` (None: none)."""
+    plt = pyplot()
     with plt.rc_context(RC):
-        fig, ax = _figure(6.4, 0.5 + 0.28 * max(len(names), 1))
+        fig, ax = new_figure(6.4, 0.5 + 0.28 * max(len(names), 1))
         ys = list(range(len(names)))[::-1]
         ax.barh(ys, [100 * v for v in values], color=BAR, height=0.65)
         for y, v, ci in zip(ys, values, intervals, strict=True):
@@ -98,8 +34,9 @@ def _whisker_bars(
         ax.set_yticks(ys, labels=list(names))
         ax.set_xlim(0, 100)
         ax.set_xlabel(xlabel)
-        ax.axvline(50, color=GREY, lw=0.6, ls=":")
-        return _svg(fig)
+        if chance is not None:
+            ax.axvline(100 * chance, color=GREY, lw=0.6, ls=":")
+        return to_svg(fig)
 
 
 def _interval(table: dict[str, Any], name: str) -> tuple[float, float] | None:
@@ -109,13 +46,14 @@ def _interval(table: dict[str, Any], name: str) -> tuple[float, float] | None:
     return None
 
 
-def _number(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
-
-
 def score_rows(run: ReportRun) -> list[tuple[str, float | None, tuple[float, float] | None, str]]:
     """The score table: (name, score, 95% interval, n) for the overall score, each section, each subset."""
     s = run.summary
+    if run.kind == "sweep":
+        return [
+            (f"think budget {r['budget']}", r["accuracy"], r["interval"], str(r.get("records", "")))
+            for r in sweep_rows(run)
+        ]
     if run.kind == "tournament":
         return [
             (name, _number(v.get("accuracy")), _interval(v, "ci95"), str(v.get("n", "")))
@@ -127,12 +65,25 @@ def score_rows(run: ReportRun) -> list[tuple[str, float | None, tuple[float, flo
     rows: list[tuple[str, float | None, tuple[float, float] | None, str]] = []
     if "overall" in scores:
         rows.append(("overall", _number(scores["overall"]), _interval(by_score, "overall"), str(s.get("n_items", ""))))
+    # Other top-level estimates a task reports next to its overall (RewardBench 2's item-weighted ``micro``).
+    for name, v in scores.items():
+        if name != "overall" and isinstance(v, float):
+            rows.append((str(name), v, _interval(by_score, name), ""))
     for name, v in (scores.get("sections") or {}).items():
         rows.append((f"section {name}", _number(v), _interval(by_score, f"sections.{name}"), ""))
     for name, v in (s.get("subsets") or {}).items():
         if isinstance(v, dict):
-            rows.append((f"subset {name}", _number(v.get("accuracy")), _interval(by_subset, name), str(v.get("n", ""))))
+            rows.append((f"subset {name}", subset_score(v), _interval(by_subset, name), str(v.get("n", ""))))
     return rows
+
+
+def subset_score(entry: dict[str, Any]) -> float | None:
+    """A subset's headline number: ``accuracy`` in pairwise summaries, ``score`` in bestof (RewardBench 2) ones."""
+    return _number(entry.get("accuracy", entry.get("score")))
+
+
+def _known(values: dict[str, float | None]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _pairwise_bars(run: ReportRun) -> list[Figure]:
@@ -140,30 +91,42 @@ def _pairwise_bars(run: ReportRun) -> list[Figure]:
     intervals = s.get("intervals") or {}
     method = intervals.get("method", "no interval recorded")
     conf = intervals.get("confidence", 0.95)
-    sections = {k: _number(v) for k, v in ((s.get("scores") or {}).get("sections") or {}).items()}
-    sections = {k: v for k, v in sections.items() if v is not None}
+    sections = _known({k: _number(v) for k, v in ((s.get("scores") or {}).get("sections") or {}).items()})
     if sections:
         cis = [_interval(intervals.get("scores") or {}, f"sections.{k}") for k in sections]
         out.append(
             Figure(
                 "Section scores",
-                _whisker_bars(list(sections), list(sections.values()), cis, "score (%)"),  # type: ignore[arg-type]
+                _whisker_bars(list(sections), list(sections.values()), cis, "score (%)"),
                 f"Each section's score as the benchmark weights its subsets (summary.json scores.sections); "
                 f"whiskers: {100 * conf:.0f}% interval ({method}). The dotted line is chance for a pairwise choice.",
             )
         )
-    subsets = {k: _number(v.get("accuracy")) for k, v in (s.get("subsets") or {}).items() if isinstance(v, dict)}
-    subsets = {k: v for k, v in subsets.items() if v is not None}
-    if subsets:
-        cis = [_interval(intervals.get("subsets") or {}, k) for k in subsets]
-        out.append(
-            Figure(
-                "Subset accuracy",
-                _whisker_bars(list(subsets), list(subsets.values()), cis, "accuracy (%)"),  # type: ignore[arg-type]
-                f"Accuracy per subset: the share of items scored correct under the run's failure policy "
-                f"({s.get('failure_policy', '?')}); whiskers: {100 * conf:.0f}% interval ({method}).",
-            )
+    subsets = _known({k: subset_score(v) for k, v in (s.get("subsets") or {}).items() if isinstance(v, dict)})
+    if not subsets:
+        return out
+    cis = [_interval(intervals.get("subsets") or {}, k) for k in subsets]
+    if run.kind == "bestof":
+        # RewardBench 2: one chosen among (mostly) four, so chance is 25%; Ties has its own composite score.
+        bars = _whisker_bars(list(subsets), list(subsets.values()), cis, "score (%)", chance=0.25)
+        caption = (
+            f"Score per subset (summary.json subsets.*.score): the mean item score, an item scoring 1 when the "
+            f"judge ({s.get('mode', '?')} mode) puts the chosen completion above the rejected ones (Ties: the "
+            f"benchmark's weighted composite of tied and reference accuracy and margins), unreadable verdicts as "
+            f"the failure policy ({s.get('failure_policy', '?')}) says; whiskers: {100 * conf:.0f}% interval "
+            f"({method}). Dotted line: 25%, chance for one correct among four."
         )
+        out.append(Figure("Subset scores", bars, caption))
+        return out
+    out.append(
+        Figure(
+            "Subset accuracy",
+            _whisker_bars(list(subsets), list(subsets.values()), cis, "accuracy (%)"),
+            f"Accuracy per subset: the share of items scored correct under the run's failure policy "
+            f"({s.get('failure_policy', '?')}); whiskers: {100 * conf:.0f}% interval ({method}). The dotted line "
+            f"is chance for a pairwise choice.",
+        )
+    )
     return out
 
 
@@ -171,15 +134,15 @@ def _position_figure(consistency: float | None, first: float | None, kind: str) 
     bars = [(n, v) for n, v in (("position consistency", consistency), ("first-position rate", first)) if v is not None]
     if not bars:
         return None
-    plt = _plt()
+    plt = pyplot()
     with plt.rc_context(RC):
-        fig, ax = _figure(6.4, 1.3)
+        fig, ax = new_figure(6.4, 1.3)
         ax.barh([1, 0][: len(bars)], [100 * v for _, v in bars], color=[BAR, ACCENT][: len(bars)], height=0.6)
         ax.set_yticks([1, 0][: len(bars)], labels=[n for n, _ in bars])
         ax.set_xlim(0, 100)
         ax.axvline(50, color=GREY, lw=0.8, ls=":")
         ax.set_xlabel("%")
-        svg = _svg(fig)
+        svg = to_svg(fig)
     what = (
         "Position consistency: the share of items whose verdict picks the same answer in both orders (pairwise runs "
         "judged in both orders). "
@@ -199,16 +162,16 @@ def _failure_figure(run: ReportRun) -> Figure:
     reasons = Counter(r.failure for r in judges if r.failure)
     finish = Counter(r.finish_reason for r in judges)
     truncated = sum(n for f, n in finish.items() if f == "length")
-    plt = _plt()
+    plt = pyplot()
     with plt.rc_context(RC):
         names = sorted(reasons, key=lambda k: -reasons[k]) or ["(none)"]
-        fig, ax = _figure(6.4, 0.6 + 0.28 * len(names))
+        fig, ax = new_figure(6.4, 0.6 + 0.28 * len(names))
         ys = list(range(len(names)))[::-1]
         ax.barh(ys, [reasons.get(n, 0) for n in names], color=ACCENT, height=0.6)
         ax.set_yticks(ys, labels=names)
         ax.set_xlabel("judge calls")
         ax.set_xlim(0, max(1, *reasons.values()) if reasons else 1)  # counts: never a negative axis
-        svg = _svg(fig)
+        svg = to_svg(fig)
     n = max(len(judges), 1)
     return Figure(
         "Unreadable verdicts",
@@ -222,13 +185,13 @@ def _failure_figure(run: ReportRun) -> Figure:
 def _length_figure(run: ReportRun) -> Figure:
     judges = run.judge_records()
     lengths = [r.completion_tokens for r in judges if r.finish_reason not in ("scored", "input_too_long", "error")]
-    plt = _plt()
+    plt = pyplot()
     with plt.rc_context(RC):
-        fig, ax = _figure(6.4, 2.2)
+        fig, ax = new_figure(6.4, 2.2)
         ax.hist(lengths or [0], bins=min(40, max(5, len(set(lengths)))), color=BAR)
         ax.set_xlabel("completion tokens per judge call")
         ax.set_ylabel("calls")
-        svg = _svg(fig)
+        svg = to_svg(fig)
     median = sorted(lengths)[len(lengths) // 2] if lengths else 0
     return Figure(
         "Output length",
@@ -267,14 +230,14 @@ def _tournament_figures(run: ReportRun) -> list[Figure]:
     for r in run.judge_records():
         calls[by_match.get(r.item_id, r.item_id.split("|")[0])] += 1
     if calls:
-        plt = _plt()
+        plt = pyplot()
         with plt.rc_context(RC):
             counts = sorted(calls.values())
-            fig, ax = _figure(6.4, 2.0)
+            fig, ax = new_figure(6.4, 2.0)
             ax.hist(counts, bins=min(30, max(3, len(set(counts)))), color=BAR)
             ax.set_xlabel("judge calls per problem")
             ax.set_ylabel("problems")
-            svg = _svg(fig)
+            svg = to_svg(fig)
         spend = s.get("spend") or {}
         out.append(
             Figure(
@@ -294,8 +257,13 @@ def _tournament_figures(run: ReportRun) -> list[Figure]:
 
 def figures_for(run: ReportRun) -> list[Figure]:
     """The figures of one readable run, by its kind."""
+    if run.kind == "sweep":
+        return sweep_figures(run)  # each budget's own figures are those of its pairwise run
     if run.kind == "tournament":
         figs = _tournament_figures(run)
+        ratings = ratings_figure(run)
+        if ratings:
+            figs.insert(1, ratings)
     else:
         figs = _pairwise_bars(run)
         rec = run.summary.get("records") or {}
@@ -304,6 +272,9 @@ def figures_for(run: ReportRun) -> list[Figure]:
         )
         if pos:
             figs.append(pos)
+        votes = votes_figure(run) if run.kind == "pairwise" else None
+        if votes:
+            figs.append(votes)
     figs.append(_failure_figure(run))
     figs.append(_length_figure(run))
     return figs
@@ -313,9 +284,9 @@ def comparison_figure(comp: dict[str, Any], method: str) -> Figure:
     """Paired differences B - A (points) with their intervals, one bar per score and subset of a comparison."""
     rows = [r for r in comp.get("rows", []) if _number(r.get("diff")) is not None]
     names = [str(r["name"]).removeprefix("sections.") for r in rows]
-    plt = _plt()
+    plt = pyplot()
     with plt.rc_context(RC):
-        fig, ax = _figure(6.4, 0.6 + 0.28 * max(len(rows), 1))
+        fig, ax = new_figure(6.4, 0.6 + 0.28 * max(len(rows), 1))
         ys = list(range(len(rows)))[::-1]
         diffs = [100 * r["diff"] for r in rows]
         ax.barh(ys, diffs, color=[BAR if d >= 0 else ACCENT for d in diffs], height=0.6)
@@ -326,7 +297,7 @@ def comparison_figure(comp: dict[str, Any], method: str) -> Figure:
         ax.set_yticks(ys, labels=names)
         ax.axvline(0, color=GREY, lw=0.8)
         ax.set_xlabel(f"{comp['b']} - {comp['a']} (points)")
-        svg = _svg(fig)
+        svg = to_svg(fig)
     return Figure(
         f"{comp['b']} vs {comp['a']}",
         svg,

@@ -9,8 +9,11 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from rrm_eval.report._figures import Figure, score_rows
+from rrm_eval.report._figures import score_rows
 from rrm_eval.report._loading import ReportRun, Unreadable
+from rrm_eval.report._plot import Figure
+from rrm_eval.report._tournament import schedule_rows
+from rrm_eval.report._tts import sweep_rows
 
 #: How many wrong or unreadable judge calls each run shows in full.
 EXAMPLES = 5
@@ -33,6 +36,7 @@ figure svg { max-width: 100%; height: auto; }
 figure svg text { fill: var(--fg) !important; }
 figcaption { color: var(--muted); font-size: 0.85rem; max-width: 48rem; }
 .muted { color: var(--muted); }
+.warn { color: var(--warn); }
 .unreadable { border-left: 4px solid var(--warn); padding: 0.2rem 0.8rem; margin: 0.5rem 0; }
 pre { background: var(--code); padding: 0.6rem; overflow-x: auto; white-space: pre-wrap; word-break: break-word;
       font-size: 0.8rem; }
@@ -64,7 +68,16 @@ def _score_table(run: ReportRun) -> str:
 def _facts(run: ReportRun) -> str:
     s = run.summary
     pairs: list[tuple[str, Any]] = [("kind", run.kind), ("task", run.task), ("judge", run.judge), ("model", run.model)]
-    if run.kind == "tournament":
+    if run.kind == "sweep":
+        budgets = [str(r["budget"]) for r in s.get("budgets") or []]
+        ratio = s.get("ratio_to_largest")
+        pairs += [
+            ("thinking budgets", ", ".join(budgets)),
+            ("tokens generated", s.get("total_generated_tokens")),
+            ("largest budget alone", s.get("largest_generated_tokens")),
+            ("sweep / largest alone", f"{ratio:.3f}x" if isinstance(ratio, (int, float)) else None),
+        ]
+    elif run.kind == "tournament":
         spend = s.get("spend") or {}
         pairs += [
             ("schedule", s.get("schedule")),
@@ -113,6 +126,50 @@ def _examples(run: ReportRun) -> str:
     )
 
 
+def _sweep_table(run: ReportRun) -> str:
+    """Per budget: the score with its interval, thinking, cut share and what the budget generated; then where each
+    budget's run is (or why it cannot be read)."""
+    head = (
+        "<tr><th class=num>budget</th><th class=num>score (%)</th><th class=num>95% interval</th>"
+        "<th class=num>mean thinking tokens</th><th class=num>cut (%)</th><th class=num>tokens generated</th>"
+        "<th class=num>calls</th><th class=num>records</th></tr>"
+    )
+    body = "".join(
+        f"<tr><td class=num>{esc(r['budget'])}</td><td class=num>{_pct(r['accuracy'])}</td><td class=num>"
+        f"{_ci(r['interval'])}</td>"
+        f"<td class=num>{esc(_num(r.get('thinking_tokens')))}</td><td class=num>{_pct(_float(r.get('cut_share')))}"
+        f"</td><td class=num>{esc(r.get('generated_tokens', ''))}</td><td class=num>{esc(r.get('calls', ''))}</td>"
+        f"<td class=num>{esc(r.get('records', ''))}</td></tr>"
+        for r in sweep_rows(run)
+    )
+    parts = "".join(
+        f"<li>budget {esc(b)}: "
+        + (
+            esc(part.run_dir)
+            if isinstance(part, ReportRun)
+            else f"<span class=warn>unreadable: {esc(part.reason)}</span>"
+        )
+        + "</li>"
+        for b, part in run.parts
+    )
+    return (
+        f"<table>{head}{body}</table><p class=muted>Budget runs (each a pairwise run of its own):</p><ul>{parts}</ul>"
+    )
+
+
+def _ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def _float(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _num(x: Any) -> str:
+    v = _float(x)
+    return "" if v is None else f"{v:.1f}"
+
+
 def figure_html(fig: Figure) -> str:
     """One figure: its title, the SVG (already-safe markup made by matplotlib) and the escaped caption."""
     return f"<figure><h3>{esc(fig.title)}</h3>{fig.svg}<figcaption>{esc(fig.caption)}</figcaption></figure>"
@@ -121,7 +178,8 @@ def figure_html(fig: Figure) -> str:
 def run_section(run: ReportRun, figures: Sequence[Figure]) -> str:
     return (
         f"<section class=run id=run-{esc(run.label)}><h2>{esc(run.label)}: {esc(run.run_dir.name)}</h2>"
-        f"<p class=muted>{esc(run.run_dir)}</p>{_facts(run)}<h3>Scores</h3>{_score_table(run)}"
+        f"<p class=muted>{esc(run.run_dir)}</p>{_facts(run)}<h3>Scores</h3>"
+        f"{_sweep_table(run) if run.kind == 'sweep' else _score_table(run)}"
         f"{''.join(figure_html(f) for f in figures)}{_examples(run)}</section>"
     )
 
@@ -166,6 +224,31 @@ def comparison_section(result: dict[str, Any] | None, figures: Sequence[Figure],
     if not parts:
         return ""
     return f"<section id=comparison><h2>Paired comparison</h2>{''.join(parts)}</section>"
+
+
+def across_section(runs: Sequence[ReportRun], figures: Sequence[Figure], groups: Sequence[Sequence[ReportRun]]) -> str:
+    """Runs compared without pairing items: the schedule table of each group of tournaments, and the figures."""
+    if not figures:
+        return ""
+    tables = []
+    for group in groups:
+        head = (
+            "<tr><th>run</th><th>schedule</th><th class=num>games per match</th><th>selector</th>"
+            "<th class=num>judge calls per problem</th><th class=num>accuracy (%)</th><th class=num>95% interval</th>"
+            "<th class=num>problems</th></tr>"
+        )
+        body = "".join(
+            f"<tr><td>{esc(r['label'])}</td><td>{esc(r['schedule'])}</td><td class=num>{esc(r['games'])}</td>"
+            f"<td>{esc(r['primary'])}</td><td class=num>{esc(_num(r['calls']))}</td>"
+            f"<td class=num>{_pct(r['accuracy'])}</td><td class=num>"
+            f"{_ci(r['interval'])}</td>"
+            f"<td class=num>{esc(r['n'])}</td></tr>"
+            for r in schedule_rows(group)
+        )
+        tables.append(f"<table>{head}{body}</table>")
+    return (
+        f"<section id=across><h2>Across runs</h2>{''.join(tables)}{''.join(figure_html(f) for f in figures)}</section>"
+    )
 
 
 def page(runs: Sequence[ReportRun], bad: Sequence[Unreadable], body: str, title: str = "rrm-eval report") -> str:

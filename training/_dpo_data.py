@@ -53,12 +53,13 @@ from typing import Any
 from rrm_eval._errors import UnknownNameError
 from rrm_eval._seeding import stable_hash, stable_rng
 from rrm_eval.judges import PARSERS
-from rrm_eval.models import GenerateRequest, Model, SamplingParams, parse_spec
+from rrm_eval.models import GenerateRequest, Message, Model, SamplingParams, parse_spec
 from rrm_eval.protocols import (
-    REASON_ROLE,
     VERDICT_MAX_NEW_TOKENS,
+    TwoPhase,
     check_reason_template,
     check_sampling_overrides,
+    reason_chunk,
     reason_then_verdict,
 )
 from rrm_eval.runs import (
@@ -221,6 +222,23 @@ def checkpoint_marker(model: str) -> dict[str, Any] | None:
     return None
 
 
+def _reason_then_verdict_chunk(
+    model: Model,
+    requests: list[GenerateRequest],
+    conversations: list[list[Message]],
+    layout: ChatLayout | None,
+    params: SamplingParams,
+    verdict_params: SamplingParams,
+) -> list[list[TwoPhase]]:
+    """One chunk of two-phase generation; the verdict prompt is the layout's, or the model's own template with the
+    reason turn closed (module level, so ``Model.map_chunks`` can run it on a Ray worker)."""
+    if layout is None:
+        return reason_chunk(model, requests, conversations, params, verdict_params)
+    return reason_then_verdict(
+        model, requests, params, lambda i, reason: layout.verdict_prompt(conversations[i], reason), verdict_params
+    )
+
+
 def _two_phase(
     run: Run,
     rows: list[dict[str, Any]],
@@ -239,20 +257,17 @@ def _two_phase(
     def first(messages: list[dict[str, str]]) -> str:
         return layout.reason_prompt(messages) if layout else model.render(messages)
 
-    def second(messages: list[dict[str, str]], reason: str) -> str:
-        if layout:
-            return layout.verdict_prompt(messages, reason)
-        return model.render([*messages, {"role": REASON_ROLE, "content": reason}])
-
     run.start_progress(len(rows), len(rows) - len(pending))
     step = max(1, model.chunk_size // max(1, params.n))
+    chunks = [pending[start : start + step] for start in range(0, len(pending), step)]
+    jobs = [
+        ([GenerateRequest(first(r["messages"]), key=r["id"]) for r in chunk], [r["messages"] for r in chunk], layout,
+         params, verdict_params)
+        for chunk in chunks
+    ]  # fmt: skip
     written = 0
-    for start in range(0, len(pending), step):
-        chunk = pending[start : start + step]
-        requests = [GenerateRequest(first(r["messages"]), key=r["id"]) for r in chunk]
-        groups = reason_then_verdict(
-            model, requests, params, lambda i, reason, c=chunk: second(c[i]["messages"], reason), verdict_params
-        )
+    for i, groups in model.map_chunks(_reason_then_verdict_chunk, jobs):  # chunks in parallel on Ray workers
+        chunk = chunks[i]
         recs = []
         for row, group in zip(chunk, groups, strict=True):
             for s, phases in enumerate(group):

@@ -33,6 +33,7 @@ positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
 nonnegative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
 nonnegative_float = _number(float, lambda v: v >= 0, "a number >= 0")
 probability = _number(float, lambda v: 0 < v <= 1, "a number in (0, 1]")
+positive_float = _number(float, lambda v: v > 0, "a number > 0")
 
 
 def add_model_options(p: argparse.ArgumentParser, default_model: str | None = DEFAULT_MODEL) -> None:
@@ -51,6 +52,23 @@ def add_model_options(p: argparse.ArgumentParser, default_model: str | None = DE
         metavar="KEY=VALUE",
         help="backend option, repeatable (e.g. dtype=bfloat16, batch_size=8, tensor_parallel_size=2)",
     )
+    add_scale_out_options(p)
+
+
+def add_scale_out_options(p: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and worker sizes: the same engines on Ray actors, the same records (docs/scale-out.md)."""
+    g = p.add_argument_group("scale-out (Ray; pip install 'rrm-eval[ray]')")
+    g.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        metavar="ADDRESS",
+        help="run the model calls on Ray workers, one engine each: a local cluster on 127.0.0.1, or the cluster at "
+        "ADDRESS (e.g. 10.0.0.1:6379 or ray://head:10001); records are those of a single-process run",
+    )
+    g.add_argument("--workers", type=positive_int, metavar="N", help="Ray workers (engines); default 1")
+    g.add_argument("--gpus-per-worker", type=nonnegative_float, metavar="G", help="GPUs per worker (default 0)")
+    g.add_argument("--cpus-per-worker", type=positive_float, metavar="C", help="CPUs per worker (default 1)")
 
 
 def add_pairwise_options(p: argparse.ArgumentParser) -> None:
@@ -196,7 +214,16 @@ def pairwise_protocol(args: argparse.Namespace) -> PairwiseConfig:
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:
-    return parse_options(args.model_opt)
+    """``--model-opt`` pairs, plus the scale-out flags as the (execution-only) options the model loader reads."""
+    options = parse_options(args.model_opt)
+    flags = {
+        "ray": getattr(args, "ray", None),
+        "ray_workers": getattr(args, "workers", None),
+        "ray_gpus_per_worker": getattr(args, "gpus_per_worker", None),
+        "ray_cpus_per_worker": getattr(args, "cpus_per_worker", None),
+    }
+    options.update({k: v for k, v in flags.items() if v is not None})
+    return options
 
 
 def progress_factory(quiet: bool, unit: str = "pair") -> Callable[[int, int], Callable[[int], None]] | None:
@@ -215,6 +242,10 @@ def progress_factory(quiet: bool, unit: str = "pair") -> Callable[[int, int], Ca
             if bar.n >= bar.total:
                 bar.close()
 
+        def note(text: str) -> None:  # e.g. calls/s per Ray worker and in all
+            bar.set_postfix_str(text, refresh=False)
+
+        advance.note = note  # type: ignore[attr-defined]
         return advance
 
     return make

@@ -10,8 +10,7 @@ import argparse
 import json
 from typing import Any
 
-from rrm_eval.cli._common import progress_factory
-from rrm_eval.models import parse_options
+from rrm_eval.cli._common import add_scale_out_options, model_options, progress_factory
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -121,6 +120,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _model_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-opt", action="append", default=[], metavar="KEY=VALUE", help="backend option, repeatable")
+    add_scale_out_options(p)
 
 
 def _train_opts(p: argparse.ArgumentParser, lr: float, epochs: float, beta: bool = False) -> None:
@@ -209,7 +209,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     cfg = ReasonConfig(
         teacher=as_spec(args.teacher),
-        model_options=parse_options(args.model_opt),
+        model_options=model_options(args),
         k=args.k,
         temperature=args.temperature,
         top_p=args.top_p,
@@ -228,7 +228,7 @@ def _score(args: argparse.Namespace) -> int:
 
     cfg = SelectConfig(
         student=as_spec(args.student),
-        model_options=parse_options(args.model_opt),
+        model_options=model_options(args),
         template=args.template,
         formula=args.formula,
         threshold=args.threshold,
@@ -280,7 +280,7 @@ def _dpo_data(args: argparse.Namespace) -> int:
 
     cfg = DPODataConfig(
         model=as_spec(args.model),
-        model_options=parse_options(args.model_opt),
+        model_options=model_options(args),
         k=args.k,
         temperature=args.temperature,
         top_p=args.top_p,

@@ -185,4 +185,11 @@ def check_options(
 #: Options the :class:`~rrm_eval.models.Model` wrapper reads itself, accepted by every backend.
 WRAPPER_OPTIONS: dict[str, Option] = {
     "chunk_size": Option("int", "requests handed to the driver between journal writes", low=1),
+    # Scale-out (the CLI's --ray/--workers/...): where the engines run, never what they write.
+    "ray": Option("str", "run the engines on Ray: 'local' (a cluster on this machine) or a cluster address"),
+    "ray_workers": Option("int", "Ray workers, one engine each", low=1),
+    "ray_gpus_per_worker": Option("float", "GPUs each Ray worker reserves", low=0.0),
+    "ray_cpus_per_worker": Option("float", "CPUs each Ray worker reserves", low=0.0, low_open=True),
 }
+#: The wrapper options that place engines on Ray (execution-only: a run's records do not depend on them).
+RAY_OPTIONS: tuple[str, ...] = tuple(k for k in WRAPPER_OPTIONS if k.startswith("ray"))

@@ -12,13 +12,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from rrm_eval._errors import RRMError
 from rrm_eval.models._base import Driver
-from rrm_eval.models._options import WRAPPER_OPTIONS, coerce_option
+from rrm_eval.models._options import RAY_OPTIONS, WRAPPER_OPTIONS, coerce_option
 from rrm_eval.models._spec import create_driver
 from rrm_eval.models._types import Completion, GenerateRequest, Message, SamplingParams, ScoreRequest, ScoreResult
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -193,6 +195,14 @@ class Model:
             self._account(len(chunk), t0, outs=outs)
             yield start, outs
 
+    def map_chunks(self, fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, T]]:
+        """``fn(model, *job)`` for every job, yielded ``(job index, result)`` in order. A routine of several model
+        calls per chunk (two-phase judging, thinking budgets) goes through here, so a model spread over workers
+        (:class:`~rrm_eval.models._ray.RayModel`) runs whole chunks of it in parallel, each on one worker's engine;
+        ``fn`` must be a module-level function (it is shipped to the workers) and ``job[0]`` the chunk's requests."""
+        for i, job in enumerate(jobs):
+            yield i, fn(self, *job)
+
     def generate(self, requests: Sequence[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
         out: list[list[Completion]] = []
         for _, chunk in self.iter_generate(requests, params):
@@ -281,6 +291,12 @@ def load_model(spec: str, chunk_size: int | None = None, **options: Any) -> Mode
         options.pop("chunk_size", None)
     if chunk_size is not None:  # checked before the (possibly slow) model load
         chunk_size = int(coerce_option("chunk_size", chunk_size, WRAPPER_OPTIONS["chunk_size"]))
+    if any(k in options for k in RAY_OPTIONS):
+        from rrm_eval.models._ray import RayModel, RaySettings
+
+        settings = RaySettings.pop_from(options)
+        if settings is not None:
+            return RayModel(spec, options, settings, chunk_size)
     return Model(create_driver(spec, **options), spec=spec, chunk_size=chunk_size)
 
 

@@ -36,6 +36,7 @@ from rrm_eval.protocols._reasoning import (
     VERDICT_MAX_NEW_TOKENS,
     TwoPhase,
     check_reason_template,
+    reason_chunk,
     reason_then_verdict,
 )
 from rrm_eval.protocols._tournament import (  # tournaments over candidate sets
@@ -98,6 +99,7 @@ __all__ = [
     "plan_calls",
     "presentation_orders",
     "random_slots",
+    "reason_chunk",
     "reason_then_verdict",
     "record_winner",
     "register_mode",

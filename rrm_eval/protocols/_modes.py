@@ -212,12 +212,16 @@ class GenerateMode(JudgeMode):
         check_think_budget(judge, budget.tokens)
         marker = judge.think_end or ""
         model.cut_to_tokens("", 0)  # a backend that cannot count tokens is refused before the first call
-        # Both phases of a chunk's calls finish before its records are journaled.
+        # Both phases of a chunk's calls finish before its records are journaled; chunks may run in parallel on
+        # the workers of a scaled-out model (``Model.map_chunks``).
         step = max(1, model.chunk_size // max(1, params.n))
-        for start in range(0, len(calls), step):
-            chunk = calls[start : start + step]
-            requests = [GenerateRequest(c.prompt, key=c.request_key()) for c in chunk]
-            groups = think_with_budget(model, requests, params, budget, marker)
+        chunks = [calls[start : start + step] for start in range(0, len(calls), step)]
+        jobs = [
+            ([GenerateRequest(c.prompt, key=c.request_key()) for c in chunk], params, budget, marker)
+            for chunk in chunks
+        ]
+        for i, groups in model.map_chunks(think_with_budget, jobs):
+            chunk = chunks[i]
             recs = [
                 completion_record(
                     call,

@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 
 from rrm_eval._errors import RRMError
 from rrm_eval.judges import Judge
-from rrm_eval.models import Completion, GenerateRequest, Model, SamplingParams
+from rrm_eval.models import Completion, GenerateRequest, Message, Model, SamplingParams
 from rrm_eval.protocols._modes import JudgeMode, PlannedCall, ThinkBudget, completion_record, register_mode
 from rrm_eval.runs import JudgeRecord
 
@@ -105,6 +105,22 @@ def reason_then_verdict(
     return out
 
 
+def reason_chunk(
+    model: Model,
+    requests: Sequence[GenerateRequest],
+    conversations: Sequence[list[Message]],
+    reason_params: SamplingParams,
+    verdict_params: SamplingParams,
+) -> list[list[TwoPhase]]:
+    """:func:`reason_then_verdict` for one chunk whose verdict prompts are the conversations with the reason turn
+    closed by ``model``'s own template (a module-level routine: ``Model.map_chunks`` may run it on a worker)."""
+
+    def render(i: int, reason: str) -> str:
+        return model.render([*conversations[i], {"role": REASON_ROLE, "content": reason}])
+
+    return reason_then_verdict(model, requests, reason_params, render, verdict_params)
+
+
 def _joined(call: PlannedCall, phases: TwoPhase) -> tuple[Completion, dict[str, object]]:
     """The record's view of a two-phase sample: reason + the template's transition + verdict, and phase meta."""
     reason = phases.reason
@@ -140,14 +156,14 @@ class ReasonMode(JudgeMode):
         # The verdict is read greedily: the reason carries the sampled decision (seeds 000-003).
         verdict_params = SamplingParams(max_new_tokens=VERDICT_MAX_NEW_TOKENS, temperature=0.0, seed=params.seed)
         step = max(1, model.chunk_size // max(1, params.n))
-        for start in range(0, len(calls), step):
-            chunk = calls[start : start + step]
-
-            def render(i: int, reason: str, chunk: Sequence[PlannedCall] = chunk) -> str:
-                return model.render([*chunk[i].messages, {"role": REASON_ROLE, "content": reason}])
-
-            requests = [GenerateRequest(c.prompt, key=c.request_key()) for c in chunk]
-            groups = reason_then_verdict(model, requests, params, render, verdict_params)
+        chunks = [calls[start : start + step] for start in range(0, len(calls), step)]
+        jobs = [
+            ([GenerateRequest(c.prompt, key=c.request_key()) for c in chunk], [c.messages for c in chunk], params,
+             verdict_params)
+            for chunk in chunks
+        ]  # fmt: skip
+        for i, groups in model.map_chunks(reason_chunk, jobs):
+            chunk = chunks[i]
             recs = []
             for call, group in zip(chunk, groups, strict=True):
                 for s, phases in enumerate(group):
@@ -256,6 +272,7 @@ __all__ = [
     "Budgeted",
     "TwoPhase",
     "check_reason_template",
+    "reason_chunk",
     "reason_then_verdict",
     "think_with_budget",
 ]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rrm_eval._errors import RRMError
+from rrm_eval.models._options import RAY_OPTIONS
 
 #: Bumped whenever what the identity covers changes; a run made under another version is refused, not extended.
 IDENTITY_VERSION = 2
@@ -28,6 +29,7 @@ EXECUTION_ONLY: frozenset[str] = frozenset(
         "batch_size",
         "score_batch_size",
         "chunk_size",
+        *RAY_OPTIONS,  # where the engines run (--ray, --workers, ...)
         "delay",
         "max_concurrency",
         "max_retries",

@@ -155,6 +155,11 @@ class Run:
     def advance(self, n: int) -> None:
         if self._advance is not None:
             self._advance(n)
+            # A model spread over Ray workers says its per-worker rates; a progress bar that can show them does.
+            note = getattr(self._given_model or self._own_model, "progress_note", None)
+            show = getattr(self._advance, "note", None)
+            if note is not None and show is not None:
+                show(note())
 
     # -- outputs ----------------------------------------------------------------------------------------------
     def write(self, name: str, obj: Any) -> Path:
@@ -176,10 +181,17 @@ class Run:
             "records_reused": self.reused,
             "failed_calls_retried": self.retrying,
             "model_usage": used.usage.as_dict() if used is not None else None,
+            **_worker_lines(used),
             **stats,
         }
         self.journal.write(STATS, out)
         return out
+
+
+def _worker_lines(model: Model | None) -> dict[str, Any]:
+    """``{"workers": [...]}``, one line per Ray worker (calls, busy seconds, calls/s), for a model spread over Ray."""
+    lines = getattr(model, "worker_stats", None)
+    return {"workers": lines()} if lines is not None else {}
 
 
 def _model_section(spec: dict[str, Any]) -> dict[str, Any]:

@@ -197,3 +197,18 @@ def test_records_identical_with_the_embedded_model_on_one_and_three_workers(tmp_
     single = _run(tmp_path, "single", args, None)
     verdicts = [(r["key"], r["verdict"]) for r in read_jsonl(single / "records.jsonl")]
     assert verdicts == [(r["key"], r["verdict"]) for r in read_jsonl(only_run(tmp_path / "w1") / "records.jsonl")]
+
+
+def test_without_the_ray_package_the_error_says_how_to_install_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` does where it is not installed
+    res = cli("pairwise", "--task", "rewardbench-sample", "--model", "scripted:first", "--out", str(tmp_path), "--ray")
+    assert res.returncode == 2 and "needs the ray package" in res.stderr and "rrm-eval[ray]" in res.stderr
+
+
+def test_progress_bar_shows_calls_per_second_per_worker(tmp_path):
+    res = cli("pairwise", "--task", "rewardbench-sample", "--model", "scripted:first", "--model-opt", "chunk_size=64",
+              "--out", str(tmp_path), "--ray", "--workers", "2")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "w0 " in res.stderr and "w1 " in res.stderr and "calls/s" in res.stderr

@@ -105,3 +105,20 @@ def only_run(out: Path) -> Path:
     """The one run directory under an ``--output-dir``."""
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     return run
+
+
+MATH8 = Path(__file__).parent / "fixtures" / "candidates" / "math8.jsonl"
+
+
+def marked_candidates(root: Path) -> Path:
+    """The math8 fixture with GOOD appended to every correct candidate (what the scripted marker judges look for,
+    and what ``scripted:accuracy:P`` prefers with probability P)."""
+    from rrm_eval.tasks import load_candidate_sets
+
+    graded = {cs.id: cs for cs in load_candidate_sets(str(MATH8)).sets}
+    rows = read_jsonl(MATH8)
+    for row in rows:
+        for cand, known in zip(row["candidates"], graded[row["id"]].candidates, strict=True):
+            if known.correct:
+                cand["text"] += " GOOD"
+    return write_jsonl(root / "marked.jsonl", rows)

@@ -23,8 +23,9 @@ MATH8 = Path(__file__).parent / "fixtures" / "candidates" / "math8.jsonl"
 PLANTED = "<script>alert(1)</script>"
 
 
-def make_runs(tmp_path: Path) -> dict[str, Path]:
-    """Two pairwise runs of one data set (a marker judge and a random one) and a knockout tournament."""
+def planted_pairs(root: Path) -> Path:
+    """30 RewardBench-shaped pairs over five subsets, each prompt carrying a planted script (shown as text, never run);
+    the chosen answer is marked GOOD for the scripted marker judges."""
     subsets = ["alpacaeval-easy", "mt-bench-hard", "donotanswer", "math-prm", "hep-go"]
     rows = [
         {
@@ -36,7 +37,12 @@ def make_runs(tmp_path: Path) -> dict[str, Path]:
         }
         for n in range(30)
     ]
-    data = write_jsonl(tmp_path / "pairs.jsonl", rows)
+    return write_jsonl(root / "pairs.jsonl", rows)
+
+
+def make_runs(tmp_path: Path) -> dict[str, Path]:
+    """Two pairwise runs of one data set (a marker judge and a random one) and a knockout tournament."""
+    data = planted_pairs(tmp_path)
     runs = {}
     for name, model in (("marker", "scripted:marker"), ("random", "scripted:random")):
         cfg = PairwiseRunConfig(

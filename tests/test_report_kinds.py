@@ -9,47 +9,19 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import cli, only_run, read_jsonl, summary_of, write_jsonl
+from helpers import cli, marked_candidates, only_run, read_jsonl, summary_of
+from test_report import planted_pairs
 
 from rrm_eval.cli import main
 
 pytest.importorskip("matplotlib")
 
 MATH8 = Path(__file__).parent / "fixtures" / "candidates" / "math8.jsonl"
-PLANTED = "<script>alert(1)</script>"
 
 
 def _ok(*args: object) -> None:
     res = cli(*map(str, args))
     assert res.returncode == 0, res.stderr
-
-
-def _marked_candidates(root: Path) -> Path:
-    """math8 with GOOD on every correct candidate, so scripted:accuracy:P prefers it with probability P."""
-    from rrm_eval.tasks import load_candidate_sets
-
-    graded = {cs.id: cs for cs in load_candidate_sets(str(MATH8)).sets}
-    rows = read_jsonl(MATH8)
-    for row in rows:
-        for cand, known in zip(row["candidates"], graded[row["id"]].candidates, strict=True):
-            if known.correct:
-                cand["text"] += " GOOD"
-    return write_jsonl(root / "marked.jsonl", rows)
-
-
-def _pairs(root: Path) -> Path:
-    subsets = ["alpacaeval-easy", "mt-bench-hard", "donotanswer", "math-prm", "hep-go"]
-    rows = [
-        {
-            "id": n,
-            "subset": subsets[n % 5],
-            "prompt": f"Question {n}? {PLANTED}",
-            "chosen": f"GOOD answer {n}",
-            "rejected": f"poor answer {n}",
-        }
-        for n in range(30)
-    ]
-    return write_jsonl(root / "pairs.jsonl", rows)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +32,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def make_kind_runs(root: Path) -> dict[str, Path]:
     """Three tournaments (round robin, best-of-3 knockout, answer-adaptive), two sweeps (a --run-dir folder and a
     sweep file), a 1-vote and a 5-vote pairwise run, and two RewardBench 2 bestof runs, under ``root``."""
-    cands, pairs = _marked_candidates(root), _pairs(root)
+    cands, pairs = marked_candidates(root), planted_pairs(root)
     out: dict[str, Path] = {}
     tour = ("--candidates", cands, "--model", "scripted:accuracy:0.7", "--judge", "rrm", "--quiet", "--bootstrap", 200)
     for name, schedule, extra in (

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import REPO, cli, only_run, read_jsonl, summary_of, write_jsonl
+from helpers import REPO, cli, marked_candidates, only_run, read_jsonl, summary_of, write_jsonl
 
 from rrm_eval import (
     CandidateGenConfig,
@@ -30,13 +30,7 @@ MATH8 = Path(__file__).parent / "fixtures" / "candidates" / "math8.jsonl"
 @pytest.fixture
 def marked(tmp_path: Path) -> Path:
     """The math fixture with GOOD appended to every correct candidate (what the scripted marker judges look for)."""
-    sets = {cs.id: cs for cs in load_candidate_sets(str(MATH8)).sets}
-    rows = read_jsonl(MATH8)
-    for row in rows:
-        for cand, graded in zip(row["candidates"], sets[row["id"]].candidates, strict=True):
-            if graded.correct:
-                cand["text"] += " GOOD"
-    return write_jsonl(tmp_path / "marked.jsonl", rows)
+    return marked_candidates(tmp_path)
 
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:

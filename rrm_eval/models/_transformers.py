@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
-from rrm_eval._seeding import stable_seed
+from rrm_eval._seeding import stable_seed, text_hash
 from rrm_eval.models._base import TokenizerDriver
 from rrm_eval.models._options import Option
 from rrm_eval.models._types import (
@@ -138,7 +138,8 @@ class TransformersDriver(TokenizerDriver):
         return self.max_length
 
     def _lean_decoder(self, mode: str) -> Any:
-        from rrm_eval.models._fastpath import LeanDecoder, unsupported_reason
+        from rrm_eval.models._continuous import ContinuousDecoder
+        from rrm_eval.models._fastpath import unsupported_reason
 
         if mode == "off" or (mode == "auto" and self.device.type != "cuda"):
             return None
@@ -147,7 +148,7 @@ class TransformersDriver(TokenizerDriver):
             if mode == "on":
                 raise RRMError(f"fast_path=on cannot run this model: {reason}", hint="use fast_path=auto or off")
             return None
-        return LeanDecoder(
+        return ContinuousDecoder(
             self.model,
             use_graphs=bool(self.opt("cuda_graphs")),
             prefill_tokens=int(self.opt("prefill_tokens")),
@@ -177,34 +178,30 @@ class TransformersDriver(TokenizerDriver):
         results: list[list[Completion] | None],
         params: SamplingParams,
     ) -> list[list[Completion]]:
-        """Batches for the lean loop: as many rows as ``batch_size`` and free GPU memory allow."""
-        torch = self._torch
-        b = 0
-        while b < len(order):
-            longest = len(encoded[order[min(len(order), b + self.batch_size) - 1]])
-            max_new = max(1, min(params.max_new_tokens, self.max_length - longest))
-            fit = self._lean.max_rows(longest + max_new)
-            rows = max(1, min(self.batch_size, fit) // max(1, params.n))
-            batch = order[b : b + rows]
-            width = max(len(encoded[i]) for i in batch)
-            max_new = max(1, min(params.max_new_tokens, self.max_length - width))
-            # A later wave of votes (first_sample > 0) gets its own seed; the first wave's is unchanged.
-            wave = (params.first_sample,) if params.first_sample else ()
-            torch.manual_seed(stable_seed(params.seed, *(requests[i].key for i in batch), *wave))
-            new = self._lean.generate(
-                [encoded[i] for i in batch],
-                params.n,
-                max_new,
-                self._eos_ids,
-                self.tokenizer.pad_token_id,
-                params.greedy,
-                params.temperature,
-                params.top_p,
-            )
-            for r, i in enumerate(batch):
-                group = new[r * params.n : (r + 1) * params.n]
-                results[i] = [self._finish(t, len(encoded[i]), params, max_new) for t in group]
-            b += len(batch)
+        """All requests through the continuous-batching loop, ``batch_size`` rows at a time (issue 13). Each
+        sample has its own seed from its request's content, so what it samples does not depend on which requests
+        share its batch; each request gets the new-token budget its own prompt leaves."""
+        n = max(1, params.n)
+        flat = [i for i in order for _ in range(n)]
+        limits = [max(1, min(params.max_new_tokens, self.max_length - len(encoded[i]))) for i in order]
+        seeds = [
+            stable_seed(params.seed, requests[i].key, text_hash(requests[i].prompt), params.first_sample + s)
+            for i in order
+            for s in range(n)
+        ]
+        new = self._lean.run(
+            [encoded[i] for i in flat],
+            [lim for lim in limits for _ in range(n)],
+            seeds,
+            self._eos_ids,
+            params.greedy,
+            params.temperature,
+            params.top_p,
+            slots=self.batch_size,
+        )
+        for r, i in enumerate(order):
+            group = new[r * n : (r + 1) * n]
+            results[i] = [self._finish(t, len(encoded[i]), params, limits[r]) for t in group]
         return [r if r is not None else [] for r in results]
 
     def _generate_batch(self, ids: list[list[int]], keys: list[str], params: SamplingParams) -> list[list[Completion]]:

@@ -1,0 +1,525 @@
+"""Continuous batching for the lean decode path (issue 13).
+
+Why: reasoning judges write from a few hundred tokens to the 8,192 cap. The static loop of
+:class:`~rrm_eval.models._fastpath.LeanDecoder` decodes a batch until its longest row ends, so most of its steps
+carry finished rows. Here a fixed number of slots decode together; when a row ends, its slot takes the next pending
+request at once (the newcomers' prompts are prefilled together, packed without padding), so the batch stays full
+until the queue drains.
+
+* KV cache: fixed-size pages from one pool sized from the device's free memory (``kv_tokens``), never
+  ``slots x longest possible row``; each slot lists its pages and the decode attention reads only those
+  (:mod:`rrm_eval.models._continuous_attention`). When the pool runs dry, the youngest row is preempted: its pages go
+  back and it restarts later from its prompt, which gives the same tokens (greedy, or seeded as below).
+* One decode step for every slot is captured once in a CUDA graph (row lengths and block tables are read on the
+  device, so no per-length bucket is needed). The host syncs once per window of a few steps to collect tokens,
+  retire finished rows and admit new ones.
+* Sampling is seeded per request: the random number of token ``t`` at output index ``i`` is a hash of (the
+  request's seed, ``i``, ``t``), so a request samples the same tokens whatever shares its batch, in any process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rrm_eval.models._fastpath import LeanDecoder
+
+_PAGE = 64  # tokens per KV page
+_WINDOW = 8  # decode steps between host syncs while requests wait
+_DRAIN_WINDOW = 32  # ... once the queue is empty (no slot can be refilled, fewer syncs)
+# Newcomers are prefilled once this share of the slots is idle: bigger packs amortise the prefill's launches.
+_ADMIT_SHARE = 16
+_MASK32 = 0xFFFFFFFF
+
+
+@dataclass
+class ContinuousStats:
+    """What one :meth:`ContinuousDecoder.run` did; the bench reports these."""
+
+    requests: int = 0
+    slots: int = 0
+    steps: int = 0  # decode steps (each over every slot)
+    useful_tokens: int = 0  # tokens returned (first tokens from prefill included)
+    decode_tokens: int = 0  # of those, made by decode steps
+    prefill_tokens: int = 0
+    preemptions: int = 0
+    prefill_s: float = 0.0
+    decode_s: float = 0.0
+    kv_pages: int = 0
+    run_s: float = 0.0
+    # At the first window with an empty queue: the steady state of a long run ends there, the drain begins.
+    drained_s: float = 0.0
+    drained_tokens: int = 0
+    drained_steps: int = 0
+    drained_decode_tokens: int = 0
+
+    @property
+    def occupancy(self) -> float:
+        """Mean share of slots that made a useful token per decode step."""
+        return self.decode_tokens / max(1, self.steps * self.slots)
+
+    @property
+    def steady_occupancy(self) -> float:
+        """Occupancy while requests were still waiting (before the drain)."""
+        return self.drained_decode_tokens / max(1, self.drained_steps * self.slots)
+
+
+@dataclass
+class _Slots:
+    """Device tensors of one slot count; the captured decode step reads and updates them in place."""
+
+    rows: int
+    greedy: bool
+    tok: Any  # (rows,) input token of the next step
+    pos: Any  # (rows,) its position == tokens already cached
+    gen: Any  # (rows,) output index the next step produces (sampling counter)
+    seed: Any  # (rows,) per-request sampling seed, folded to 32 bits
+    table: Any  # (rows, pages per row) int32 block table
+    lengths: Any  # (rows,) int32, pos + 1 during a step
+    out: Any  # (rows, window) tokens of the current window
+    widx: Any  # (1,) window column written next
+    temperature: Any
+    top_p: Any
+    attention: Any  # PagedAttention workspace, or None for the torch reference
+    graph: Any = None
+
+
+def _mix(x: Any) -> Any:
+    """32-bit integer hash (lowbias32-style) on int64 tensors; every product stays below 2**63."""
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
+    x = (((x >> 16) ^ x) * 0x45D9F3B) & _MASK32
+    return (x >> 16) ^ x
+
+
+def fold_seed(seed: int) -> int:
+    """A 63-bit request seed folded to the 32 bits the device hash takes."""
+    return (seed ^ (seed >> 32)) & _MASK32
+
+
+@dataclass
+class _Request:
+    index: int
+    prompt: list[int]
+    limit: int
+    seed: int
+    tokens: list[int] = field(default_factory=list)
+
+
+class ContinuousDecoder(LeanDecoder):
+    """:class:`LeanDecoder` (static generation and scoring) plus :meth:`run`, the continuous-batching loop."""
+
+    def __init__(
+        self,
+        model: Any,
+        use_graphs: bool = True,
+        prefill_tokens: int = 16384,
+        decode_attention: str = "sdpa",
+        kv_tokens: int | None = None,
+    ) -> None:
+        super().__init__(model, use_graphs=use_graphs, prefill_tokens=prefill_tokens, decode_attention=decode_attention)
+        self.kv_tokens = kv_tokens
+        max_pos = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 15)
+        # Rows may run up to one window past their limit before the host sees them end.
+        self.context = -(-(min(max_pos, 1 << 17) + 2 * _DRAIN_WINDOW) // _PAGE) * _PAGE
+        self.pages_per_row = self.context // _PAGE
+        self._cos: Any = None
+        self._sin: Any = None
+        self._k_pool: list[Any] = []
+        self._v_pool: list[Any] = []
+        self._slots: _Slots | None = None
+        self._cpool: Any = None
+        self.last_stats = ContinuousStats()
+
+    # -- memory -----------------------------------------------------------------------------------------------
+    def release(self) -> None:
+        self._k_pool, self._v_pool, self._slots, self._cpool = [], [], None, None
+        self._cos = self._sin = None
+        super().release()
+        if self.device.type == "cuda":
+            self.torch.cuda.empty_cache()
+
+    def _budget_pages(self, rows: int, need_tokens: int) -> int:
+        """KV pages to allocate: ``kv_tokens`` if given; on CUDA what free memory holds next to the step's and
+        the prefill's workspace; on CPU what this call can use at most."""
+        if self.kv_tokens is not None:
+            return max(2, -(-self.kv_tokens // _PAGE) + 1)
+        if self.device.type != "cuda":
+            return need_tokens // _PAGE + 2
+        free, _ = self.torch.cuda.mem_get_info(self.device)
+        cfg = self.model.config
+        vocab = self.lm_head.weight.shape[0]
+        step_work = rows * vocab * 40  # float logits, probabilities, sort values/indices, hash words
+        inter = getattr(cfg, "intermediate_size", 4 * cfg.hidden_size)
+        prefill_work = self.prefill_tokens * (cfg.hidden_size * 16 + inter * 8)
+        budget = free * 0.92 - step_work - prefill_work - (1 << 30)
+        return max(2, int(budget // (_PAGE * self.kv_bytes_per_token())))
+
+    def _ensure_pools(self, rows: int, need_tokens: int) -> int:
+        """Keep the pool while it is big enough (on CUDA it took the free memory once: keep it, and the captured
+        graph with it); else allocate a new one. Returns its page count."""
+        torch = self.torch
+        if self._k_pool:
+            have = int(self._k_pool[0].shape[0])
+            if self.device.type == "cuda" or self.kv_tokens is not None or (have - 2) * _PAGE >= need_tokens:
+                return have
+        self._k_pool, self._v_pool, self._slots = [], [], None  # a new pool invalidates the captured graph
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        pages = self._budget_pages(rows, need_tokens)
+        shape = (pages, self.n_kv, _PAGE, self.head_dim)
+        for _ in self.layers:
+            self._k_pool.append(torch.zeros(shape, dtype=self.dtype, device=self.device))
+            self._v_pool.append(torch.zeros(shape, dtype=self.dtype, device=self.device))
+        if self._cos is None:
+            self._cos, self._sin = self._tables(self.context)
+        return pages
+
+    def score(self, sequences: list[list[int]], starts: list[int], max_tokens: int = 32768) -> list[list[float]]:
+        """Scoring forwards need the memory the KV pool holds between generation calls."""
+        self.release()
+        return super().score(sequences, starts, max_tokens)
+
+    def _ensure_slots(self, rows: int, greedy: bool) -> _Slots:
+        torch = self.torch
+        st = self._slots
+        if st is not None and (st.rows, st.greedy) == (rows, greedy):
+            return st
+        dev = self.device
+
+        def zeros(*shape: int, dtype: Any = torch.long) -> Any:
+            return torch.zeros(shape, dtype=dtype, device=dev)
+
+        attention = None
+        if self.device.type == "cuda":
+            from rrm_eval.models._continuous_attention import PagedAttention, triton_available
+
+            if triton_available():
+                attention = PagedAttention(rows, self.n_kv, self.group, self.head_dim, _PAGE, dev, self.dtype)
+        st = _Slots(
+            rows=rows,
+            greedy=greedy,
+            tok=zeros(rows),
+            pos=zeros(rows),
+            gen=zeros(rows),
+            seed=zeros(rows),
+            table=zeros(rows, self.pages_per_row, dtype=torch.int32),
+            lengths=zeros(rows, dtype=torch.int32),
+            out=zeros(rows, _DRAIN_WINDOW),
+            widx=zeros(1),
+            temperature=torch.ones(1, dtype=torch.float32, device=dev),
+            top_p=torch.ones(1, dtype=torch.float32, device=dev),
+            attention=attention,
+        )
+        self._slots = st
+        # A fresh graph pool: capturing into the pool of a graph that was just dropped trips the allocator.
+        self._cpool = None
+        return st
+
+    # -- token choice -----------------------------------------------------------------------------------------
+    def _pick(self, logits: Any, seed: Any, counter: Any, greedy: bool, temperature: Any, top_p: Any) -> Any:
+        """Next token per row: argmax, or a nucleus sample whose randomness depends only on (seed, counter,
+        token id) of that row."""
+        torch = self.torch
+        if greedy:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits / temperature, dim=-1)
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        sorted_p = sorted_p.masked_fill(sorted_p.cumsum(-1) - sorted_p > top_p, 0.0)
+        base = _mix(seed ^ _mix(counter & _MASK32))
+        bits = _mix(base[:, None] ^ ((order * 0x9E3779B1) & _MASK32))
+        uniform = ((bits >> 9).float() + 0.5) * (1.0 / (1 << 23))  # in (0, 1), exact in float32
+        race = sorted_p / -torch.log(uniform)  # exponential race == a draw from the kept mass
+        return order.gather(-1, race.argmax(-1, keepdim=True))[:, 0]
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def run(
+        self,
+        prompts: list[list[int]],
+        limits: list[int],
+        seeds: list[int],
+        eos_ids: list[int],
+        greedy: bool,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        slots: int = 64,
+    ) -> list[list[int]]:
+        """New tokens of each prompt: at most ``limits[i]`` of them, cut after the first EOS. ``seeds[i]`` seeds
+        request ``i``'s sampling (ignored when greedy). ``slots`` rows decode at a time."""
+        torch = self.torch
+        if not (len(prompts) == len(limits) == len(seeds)):
+            raise ValueError("prompts, limits and seeds differ in length")
+        reqs = [
+            _Request(i, p, max(1, lim), fold_seed(s))
+            for i, (p, lim, s) in enumerate(zip(prompts, limits, seeds, strict=True))
+        ]
+        longest = max((len(r.prompt) + r.limit for r in reqs), default=0)
+        if longest + 2 * _DRAIN_WINDOW > self.context:
+            raise ValueError(f"prompt + limit of {longest} tokens exceeds the model's context {self.context}")
+        rows = max(1, min(slots, len(reqs)))
+        if self.use_graphs:
+            rows = -(-rows // 8) * 8  # one graph serves calls of nearby sizes
+        need = sum(-(-(len(r.prompt) + r.limit + _DRAIN_WINDOW) // _PAGE) for r in reqs[: rows * 2])
+        need = max(need, rows * (-(-(longest + _DRAIN_WINDOW) // _PAGE))) * _PAGE
+        pages = self._ensure_pools(rows, need)
+        st = self._ensure_slots(rows, greedy)
+        st.temperature.fill_(max(temperature, 1e-5))
+        st.top_p.fill_(top_p)
+        stats = ContinuousStats(requests=len(reqs), slots=rows, kv_pages=pages)
+        self.last_stats = stats
+        eos = set(eos_ids)
+        # Page 0 is scratch: idle slots point every table entry at it and write their throw-away K/V there.
+        free = list(range(pages - 1, 0, -1))
+        pending = list(reversed(reqs))  # pop() from the end == first come, first served
+        active: list[_Request | None] = [None] * rows
+        owned: list[list[int]] = [[] for _ in range(rows)]
+        pos = [0] * rows
+        admitted_at = [0] * rows
+        table = torch.zeros((rows, self.pages_per_row), dtype=torch.int32)
+        tick = 0
+        start = time.perf_counter()
+        with torch.inference_mode():
+            while pending or any(a is not None for a in active):
+                tick += 1
+                self._admit(st, pending, active, owned, pos, admitted_at, free, table, eos, greedy, stats, tick)
+                if not pending and not stats.drained_s:
+                    stats.drained_s = time.perf_counter() - start
+                    stats.drained_tokens = sum(len(r.tokens) for r in reqs)
+                    stats.drained_steps, stats.drained_decode_tokens = stats.steps, stats.decode_tokens
+                running = [(s, a) for s, a in enumerate(active) if a is not None]
+                if not running:
+                    continue
+                busy = [s for s, _ in running]
+                window = _WINDOW if pending else _DRAIN_WINDOW
+                left = max(a.limit - len(a.tokens) for _, a in running)
+                window = max(1, min(window, left))
+                busy = self._reserve(busy, window, active, owned, pos, admitted_at, free, table, pending, stats)
+                if not busy:
+                    continue
+                for s in range(rows):
+                    if active[s] is None:
+                        pos[s] = 0
+                t0 = time.perf_counter()
+                st.table.copy_(table)
+                st.pos.copy_(torch.tensor(pos, dtype=torch.long))
+                st.widx.zero_()
+                for _ in range(window):
+                    self._run_decode(st)
+                got = st.out[:, :window].tolist()  # the one sync of the window
+                stats.decode_s += time.perf_counter() - t0
+                stats.steps += window
+                for s in busy:
+                    req = active[s]
+                    assert req is not None
+                    for t in got[s]:
+                        req.tokens.append(t)
+                        stats.decode_tokens += 1
+                        if t in eos or len(req.tokens) >= req.limit:
+                            self._retire(s, active, owned, free, table)
+                            break
+                    pos[s] += window
+        stats.useful_tokens = sum(len(r.tokens) for r in reqs)
+        stats.run_s = time.perf_counter() - start
+        return [r.tokens for r in reqs]
+
+    def _retire(
+        self, s: int, active: list[_Request | None], owned: list[list[int]], free: list[int], table: Any
+    ) -> None:
+        active[s] = None
+        free.extend(owned[s])
+        owned[s] = []
+        table[s].zero_()
+
+    def _reserve(
+        self,
+        busy: list[int],
+        window: int,
+        active: list[_Request | None],
+        owned: list[list[int]],
+        pos: list[int],
+        admitted_at: list[int],
+        free: list[int],
+        table: Any,
+        pending: list[_Request],
+        stats: ContinuousStats,
+    ) -> list[int]:
+        """Pages for the next ``window`` positions of every busy slot; preempts the youngest rows when short."""
+        need = {s: -(-(pos[s] + window) // _PAGE) - len(owned[s]) for s in busy}
+        while sum(max(0, n) for n in need.values()) > len(free):
+            if len(busy) == 1:
+                raise RuntimeError("the KV pool cannot hold a single row; raise kv_tokens")
+            victim = max(busy, key=lambda s: (admitted_at[s], s))
+            req = active[victim]
+            assert req is not None
+            req.tokens = []  # it restarts from its prompt and makes the same tokens again
+            pending.append(req)
+            stats.preemptions += 1
+            self._retire(victim, active, owned, free, table)
+            busy = [s for s in busy if s != victim]
+            del need[victim]
+        for s in busy:
+            for _ in range(max(0, need[s])):
+                page = free.pop()
+                table[s, len(owned[s])] = page
+                owned[s].append(page)
+        return busy
+
+    def _admit(
+        self,
+        st: _Slots,
+        pending: list[_Request],
+        active: list[_Request | None],
+        owned: list[list[int]],
+        pos: list[int],
+        admitted_at: list[int],
+        free: list[int],
+        table: Any,
+        eos: set[int],
+        greedy: bool,
+        stats: ContinuousStats,
+        tick: int,
+    ) -> None:
+        """Fill idle slots from the queue while pages last (one page of headroom per running row), prefill the
+        newcomers, and retire those whose first token already ends them."""
+        torch = self.torch
+        while pending:
+            idle = [s for s in range(st.rows) if active[s] is None]
+            running = st.rows - len(idle)
+            if running and len(idle) < min(len(pending), max(1, st.rows // _ADMIT_SHARE)):
+                return
+            batch: list[tuple[int, _Request]] = []
+            spare = len(free) - running
+            while pending and len(batch) < len(idle):
+                req = pending[-1]
+                want = -(-(len(req.prompt) + _DRAIN_WINDOW) // _PAGE)
+                if want > spare and (running or batch):
+                    break
+                if want > len(free):
+                    raise RuntimeError("the KV pool cannot hold one prompt; raise kv_tokens")
+                pending.pop()
+                spare -= want
+                s = idle[len(batch)]
+                for _ in range(-(-len(req.prompt) // _PAGE)):
+                    page = free.pop()
+                    table[s, len(owned[s])] = page
+                    owned[s].append(page)
+                batch.append((s, req))
+            if not batch:
+                return
+            t0 = time.perf_counter()
+            firsts = self._prefill_packed(st, batch, owned, greedy)
+            stats.prefill_s += time.perf_counter() - t0
+            stats.prefill_tokens += sum(len(r.prompt) for _, r in batch)
+            for (s, req), first in zip(batch, firsts, strict=True):
+                req.tokens = [first]
+                if first in eos or req.limit <= 1:
+                    self._retire(s, active, owned, free, table)
+                    continue
+                active[s] = req
+                pos[s] = len(req.prompt)
+                admitted_at[s] = tick
+            slots = [s for s, _ in batch]
+            idx = torch.tensor(slots, device=self.device)
+            st.tok[idx] = torch.tensor(firsts, device=self.device)
+            st.gen[idx] = 1
+            st.seed[idx] = torch.tensor([r.seed for _, r in batch], device=self.device)
+
+    def _prefill_packed(
+        self, st: _Slots, batch: list[tuple[int, _Request]], owned: list[list[int]], greedy: bool
+    ) -> list[int]:
+        """The batch's prompts, packed back to back within the prefill token budget (no padding), through every
+        layer; K/V go straight into each slot's pages. Returns each prompt's first new token."""
+        torch = self.torch
+        dev = self.device
+        out: list[int] = []
+        chunk: list[tuple[int, _Request]] = []
+        size = 0
+        for item in [*batch, None]:
+            if item is not None and (not chunk or size + len(item[1].prompt) <= self.prefill_tokens):
+                chunk.append(item)
+                size += len(item[1].prompt)
+                continue
+            ids = torch.tensor([t for _, r in chunk for t in r.prompt], device=dev)
+            positions = torch.cat([torch.arange(len(r.prompt)) for _, r in chunk]).to(dev)
+            pages = torch.tensor([owned[s][p // _PAGE] for s, r in chunk for p in range(len(r.prompt))], device=dev)
+            offs = positions % _PAGE
+            bounds = []
+            a = 0
+            for _, r in chunk:
+                bounds.append((a, a + len(r.prompt)))
+                a += len(r.prompt)
+            cos, sin = self._cos[positions][None, None], self._sin[positions][None, None]
+            x = self.embed(ids)[None]
+            for li, layer in enumerate(self.layers):
+                q, k, v = self._qkv(layer, layer.input_layernorm(x), cos, sin)
+                self._k_pool[li][pages, :, offs] = k[0].transpose(0, 1)
+                self._v_pool[li][pages, :, offs] = v[0].transpose(0, 1)
+                o = torch.cat(
+                    [self._full_attention(q[:, :, a:b], k[:, :, a:b], v[:, :, a:b], None) for a, b in bounds], dim=2
+                )
+                x = x + layer.self_attn.o_proj(o.transpose(1, 2).reshape(1, size, -1))
+                x = self._mlp_block(layer, x)
+            last = torch.tensor([b - 1 for _, b in bounds], device=dev)
+            logits = self.lm_head(self.norm(x[0, last])).float()
+            seed = torch.tensor([r.seed for _, r in chunk], device=dev)
+            first = self._pick(logits, seed, torch.zeros_like(seed), greedy, st.temperature, st.top_p)
+            out.extend(first.tolist())
+            if item is not None:
+                chunk, size = [item], len(item[1].prompt)
+        return out
+
+    def _decode_step(self, st: _Slots) -> None:
+        """One step for every slot, entirely on device (capturable)."""
+        rows = st.rows
+        st.lengths.copy_(st.pos + 1)
+        page = st.table.gather(1, (st.pos // _PAGE)[:, None])[:, 0].long()
+        off = st.pos % _PAGE
+        x = self.embed(st.tok)[:, None]
+        cos, sin = self._cos[st.pos][:, None, None], self._sin[st.pos][:, None, None]
+        for li, layer in enumerate(self.layers):
+            q, k, v = self._qkv(layer, layer.input_layernorm(x), cos, sin)
+            kp, vp = self._k_pool[li], self._v_pool[li]
+            kp[page, :, off] = k[:, :, 0]
+            vp[page, :, off] = v[:, :, 0]
+            qg = q.reshape(rows, self.n_kv, self.group, self.head_dim)
+            if st.attention is not None:
+                o = st.attention(qg, kp, vp, st.table, st.lengths, self.scaling)
+            else:
+                from rrm_eval.models._continuous_attention import reference_attention
+
+                o = reference_attention(qg, kp, vp, st.table, st.lengths, self.scaling)
+            x = x + layer.self_attn.o_proj(o.reshape(rows, 1, -1))
+            x = self._mlp_block(layer, x)
+        logits = self.lm_head(self.norm(x[:, 0])).float()
+        nxt = self._pick(logits, st.seed, st.gen, st.greedy, st.temperature, st.top_p)
+        st.out.index_copy_(1, st.widx, nxt[:, None])
+        st.tok.copy_(nxt)
+        st.pos.add_(1)
+        st.gen.add_(1)
+        st.widx.add_(1)
+
+    def _run_decode(self, st: _Slots) -> None:
+        torch = self.torch
+        if not self.use_graphs:
+            self._decode_step(st)
+            return
+        if st.graph is not None:
+            st.graph.replay()
+            return
+        # Warm-up on a side stream (compiles the Triton kernels, as capture requires), then capture; the warm-up
+        # did the step for real, so undo its counters before the captured step runs it again.
+        saved = [t.clone() for t in (st.tok, st.pos, st.gen, st.widx)]
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._decode_step(st)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        for t, v in zip((st.tok, st.pos, st.gen, st.widx), saved, strict=True):
+            t.copy_(v)
+        if self._cpool is None:
+            self._cpool = torch.cuda.graph_pool_handle()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._cpool):
+            self._decode_step(st)
+        st.graph = graph
+        graph.replay()

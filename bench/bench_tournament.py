@@ -19,7 +19,11 @@ The bench drives the REAL schedule generators (rrm_eval.protocols), turns each s
 and scores them with the real rival table / replay / rating / best-of-N code (rrm_eval.scoring); only the model call
 is simulated. ``--engine scripted`` runs the full pipeline (prompts, scripted driver, journal) on fewer problems.
 
-    python bench/bench_tournament.py                 # accuracy-vs-calls tables, N = 8 and 32 (~10 min, 2 cores)
+Tables give mean judge calls per problem (the max in brackets) and best-of-N accuracy; the ``targets`` lines name the
+cheapest schedule at least as accurate as round-robin Elo, and the ``answer duel`` lines give that schedule's calls
+mean / max, accuracy with a 95 % interval and its paired difference from round robin on the same problems.
+
+    python bench/bench_tournament.py                 # accuracy-vs-calls tables, N = 8 and 32 (~25 min, 2 cores)
     python bench/bench_tournament.py --quick         # a smoke test (~1 min)
     python bench/bench_tournament.py --model iid --n 8 --p 0.7 --first-bias 0.3
     python bench/bench_tournament.py --engine scripted --sets 100 --n 8
@@ -84,6 +88,19 @@ def schemes(n: int, quick: bool = False) -> list[Scheme]:
             "champion",
         )
         for b in budgets
+    ]
+    # The answer duel capped at the issue's call target (then it is a hard maximum) and above it (then the target
+    # applies to the mean: easy problems stop early and leave calls for contested ones). N = 32's hard problems need
+    # long duels at p = 0.6, so its larger caps also stop at a higher confidence.
+    target = 7 if n <= 8 else n * (n - 1) // 2 // 8
+    duels = [(target, None), (2 * target, None)] if n <= 8 else [(target, None), (2 * target, 0.99), (4 * target, 0.99)]
+    out += [
+        Scheme(
+            f"answer duel, cap {cap}" + (f", confidence {conf}" if conf else ""),
+            TournamentConfig("answer-duel", budget=cap, confidence=conf),
+            "champion",
+        )
+        for cap, conf in duels
     ]
     return out
 
@@ -151,13 +168,21 @@ def run_sim(sets: list[CandidateSet], scheme: Scheme, p: float, seed: int, first
     for row in rows:
         by_set.setdefault(row["set_id"], []).append(row)
     picks = SCHEDULES.get(cfg.schedule).picks
+    calls: dict[str, int] = dict.fromkeys((cs.id for cs in sets), 0)
+    for r in records:
+        calls[r["meta"]["set"]] += 1
     per_set = []
     for cs in sets:
         mine = by_set.get(cs.id, [])
         # the champion as the pipeline gets it: the schedule replayed over the rival table
         pick = {"champion": replay_pick(cs, cfg, {r["key"]: r["winner"] for r in mine})} if picks else None
         per_set.append(rate_set(cs, mine, "coin", seed, picks=pick))
-    return best_of_n(sets, per_set, rows, "coin", bootstrap=0, seed=seed)
+    summary = best_of_n(sets, per_set, rows, "coin", bootstrap=0, seed=seed)
+    summary["bench"] = {
+        "max_calls": max(calls.values(), default=0),
+        "correct": [bool(ps["correct"][scheme.selector]) for ps in per_set],  # per problem, for paired comparisons
+    }
+    return summary
 
 
 def run_scripted(
@@ -181,9 +206,41 @@ def run_scripted(
         return run_tournament_eval(cfg).summary
 
 
+def _paired(a: list[bool] | None, b: list[bool] | None) -> str:
+    """Accuracy difference a - b (points) on the same problems with a 95 % normal interval of the paired differences."""
+    if not a or not b or len(a) != len(b):
+        return ""
+    d = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
+    mean = sum(d) / len(d)
+    sd = math.sqrt(sum((v - mean) ** 2 for v in d) / max(1, len(d) - 1))
+    return f", vs round robin {100 * mean:+.2f} ± {100 * 1.96 * sd / math.sqrt(len(d)):.2f} points (paired)"
+
+
+def _duel_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Per (model, N, p) and answer-duel cap: calls mean / max and accuracy with its 95 % interval, against round
+    robin's, and whether the cell meets the issue's target (accuracy >= round robin's, mean calls <= the target)."""
+    lines = []
+    for model, n, p in sorted({(r["model"], r["n"], r["p"]) for r in rows}):
+        cell = [r for r in rows if (r["model"], r["n"], r["p"]) == (model, n, p)]
+        rr = next(r for r in cell if r["scheme"].startswith("round robin"))
+        limit = 7 if n <= 8 else n * (n - 1) // 2 / 8
+        for r in cell:
+            if not r["scheme"].startswith("answer duel"):
+                continue
+            met = r["accuracy"] >= rr["accuracy"] and r["calls_per_set"] <= limit
+            most = r["max_calls"] if r["max_calls"] >= 0 else "?"  # the scripted engine does not measure it
+            lines.append(
+                f"{model:<7} N={n:<3} p={p:<4} {r['scheme']:<37} calls mean {r['calls_per_set']:6.2f} max {most:>4}"
+                f"  acc {100 * r['accuracy']:6.2f} ± {196 * r['se']:.2f}  round robin"
+                f" {100 * rr['accuracy']:6.2f} ± {196 * rr['se']:.2f}{_paired(r.get('correct'), rr.get('correct'))}"
+                f"  [{'met' if met else 'NOT met'}]"
+            )
+    return lines
+
+
 def _targets(rows: list[dict[str, Any]]) -> list[str]:
     """Per (model, N, p): the cheapest scheme (by calls per problem) at or above round robin's accuracy, and whether
-    it is within the issue's call target (7 for N = 8, 496 / 8 = 62 for N = 32)."""
+    it is within the issue's call target (7 for N = 8, 496 / 8 = 62 for N = 32; mean calls per problem)."""
     lines = []
     cells = sorted({(r["model"], r["n"], r["p"]) for r in rows})
     for model, n, p in cells:
@@ -239,23 +296,31 @@ def main(argv: list[str] | None = None) -> int:
                     calls = s["spend"]["judge_calls_per_set"]
                     acc = s["accuracy"][scheme.selector]["accuracy"]
                     majority[p] = s["accuracy"]["majority"]["accuracy"]
-                    table.setdefault(scheme.name, {})[p] = (calls, acc)
+                    bench = s.get("bench") or {}
+                    most = int(bench.get("max_calls", -1))  # -1: not measured (the scripted engine)
+                    table.setdefault(scheme.name, {})[p] = (calls, most, acc)
                     se = math.sqrt(acc * (1 - acc) / count)
                     rows_out.append(
                         dict(model=model, n=n, p=p, scheme=scheme.name, selector=scheme.selector, calls_per_set=calls,
-                             accuracy=acc, se=se, problems=count, seconds=time.perf_counter() - t0)
+                             max_calls=most, accuracy=acc, se=se, problems=count, seconds=time.perf_counter() - t0,
+                             correct=bench.get("correct"))
                     )  # fmt: skip
-            head = " | ".join(f"p={p}: calls, acc %" for p in ps)
+            head = " | ".join(f"p={p}: calls (max), acc %" for p in ps)
             print(f"| schedule | {head} |")
             for name, cells in table.items():
-                print(f"| {name} | " + " | ".join(f"{cells[p][0]:.2f}, {100 * cells[p][1]:.2f}" for p in ps) + " |")
+                cols = [f"{c:.2f} ({m if m >= 0 else '?'}), {100 * a:.2f}" for c, m, a in (cells[p] for p in ps)]
+                print(f"| {name} | " + " | ".join(cols) + " |")
             print("| majority vote (no judge) | " + " | ".join(f"0, {100 * majority[p]:.2f}" for p in ps) + " |")
             sys.stdout.flush()
-    print("\ntargets:")
+    print("\ntargets (calls are the mean per problem; accuracy ± its 95 % interval):")
     for line in _targets(rows_out):
         print(line)
+    print("\nanswer duel:")
+    for line in _duel_lines(rows_out):
+        print(line)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows_out, indent=1), encoding="utf-8")
+        out = [{k: v for k, v in r.items() if k != "correct"} for r in rows_out]
+        Path(args.json).write_text(json.dumps(out, indent=1), encoding="utf-8")
     return 0
 
 

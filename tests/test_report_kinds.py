@@ -116,6 +116,14 @@ def test_sweep_folder_and_sweep_file(runs, tmp_path):
         lo, hi = row["interval"]
         assert f"[{100 * lo:.1f}, {100 * hi:.1f}]" in html  # the sweep's own intervals in the table
     assert "think-128" in html and "Unreadable runs" not in html
+    # A sweep's --output-dir (its table beside the budget runs) reads as that sweep.
+    html = report(tmp_path, runs["sweep_file"].parent)
+    assert html.count("<h3>Accuracy vs thinking budget</h3>") == 1 and "Unreadable runs" not in html
+    two = tmp_path / "two-tables"
+    shutil.copytree(runs["sweep_file"].parent, two)
+    shutil.copy(runs["sweep_file"], two / "sweep__copy.json")
+    html = report(tmp_path, runs["sweep"], two)  # still reports the readable one
+    assert "Unreadable runs" in html and "holds 2 sweep tables" in html
 
 
 def test_a_sweep_missing_a_budget_run_or_with_a_corrupt_table(runs, tmp_path):

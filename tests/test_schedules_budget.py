@@ -79,7 +79,7 @@ def test_answer_knockout_plays_only_distinct_answers():
 
 def test_one_distinct_answer_costs_nothing():
     cs = make_set(["42", "42.0", "42"])
-    for name in ("answer-knockout", "answer-adaptive"):
+    for name in ("answer-knockout", "answer-adaptive", "answer-duel"):
         cfg = TournamentConfig(name)
         games, log, pick = play(cs, cfg)
         assert games == [] and log == [] and pick in {"c0", "c1", "c2"}
@@ -95,7 +95,7 @@ def test_level_match_goes_to_the_larger_group():
 
 
 @pytest.mark.parametrize("budget", [1, 2, 3, 5, 7, 9, 14, 20])
-@pytest.mark.parametrize("name", ["adaptive-knockout", "answer-adaptive"])
+@pytest.mark.parametrize("name", ["adaptive-knockout", "answer-adaptive", "answer-duel"])
 def test_budget_is_never_exceeded(name, budget):
     rng = random.Random(budget)
     for i in range(30):

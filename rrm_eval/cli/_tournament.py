@@ -73,6 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("answer-knockout", "one representative per distinct final answer, knockout seeded by group size"),
         ("adaptive-knockout", "knockout of sequential matches under a per-problem call budget"),
         ("answer-adaptive", "answer-aware knockout whose matches repeat adaptively under a call budget"),
+        ("answer-duel", "Bayesian duels between answer groups, stopping per problem once confident"),
     ):
         _add_budgeted(tsub, name, what)
 
@@ -101,7 +102,8 @@ def _add_budgeted(tsub: argparse._SubParsersAction, name: str, what: str) -> Non
     p = tsub.add_parser(name, help=what)
     _add_run_options(p)
     if "budget" in schedule.options:
-        p.add_argument("--budget", type=int, metavar="C", help="judge calls per problem at most (default N - 1)")
+        cap = "2(N - 1)" if name == "answer-duel" else "N - 1"
+        p.add_argument("--budget", type=int, metavar="C", help=f"judge calls per problem at most (default {cap})")
     else:
         p.add_argument("--games", type=int, choices=schedule.games, default=1, help=_GAMES_HELP)
     p.add_argument(
@@ -109,7 +111,7 @@ def _add_budgeted(tsub: argparse._SubParsersAction, name: str, what: str) -> Non
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help=f"a schedule option: {', '.join(schedule.options)} (prior = size | lead | none, see docs)",
+        help=f"a schedule option: {', '.join(schedule.options)} (values: docs/tournaments.md)",
     )
     p.set_defaults(func=run, schedule=name)
 

@@ -167,6 +167,8 @@ class TournamentConfig:
     rounds: int | None = None
     budget: int | None = None
     prior: str = "size"
+    confidence: float | None = None
+    size_power: float | None = None
     temperature: float | None = None
     top_p: float | None = None
     max_new_tokens: int | None = None
@@ -174,6 +176,7 @@ class TournamentConfig:
 
     def __post_init__(self) -> None:
         schedule = SCHEDULES.get(self.schedule)  # unknown name -> did-you-mean error
+        self._coerce_floats()
         allowed = schedule.games
         unused = [
             name
@@ -183,6 +186,8 @@ class TournamentConfig:
                 ("rounds", self.rounds),
                 ("budget", self.budget),
                 ("prior", None if self.prior == "size" else self.prior),
+                ("confidence", self.confidence),
+                ("size_power", self.size_power),
             )
             if value not in (None, 0) and name not in schedule.options
         ]
@@ -201,17 +206,36 @@ class TournamentConfig:
             )
         if self.prior not in PRIORS:
             raise RRMError(f"unknown prior {self.prior!r}", hint=f"use one of {', '.join(PRIORS)}")
+        if self.confidence is not None and not 0.5 < self.confidence < 1:
+            raise RRMError(
+                f"confidence must be between 0.5 and 1 (exclusive), got {self.confidence}",
+                hint=f"e.g. confidence=0.9; the default is {DUEL_CONFIDENCE}",
+            )
+        if self.size_power is not None and not 0 <= self.size_power <= 8:
+            raise RRMError(
+                f"size_power must be between 0 and 8, got {self.size_power}",
+                hint=f"0 ignores group sizes; the default is {DUEL_SIZE_POWER}",
+            )
+        if self.schedule == "answer-duel" and self.prior == "lead":
+            raise RRMError("answer-duel has no lead prior", hint="use prior=size (size_power sets its weight) or none")
         from rrm_eval.protocols._pairwise import check_sampling_overrides
 
         check_sampling_overrides(self.temperature, self.top_p, self.max_new_tokens)
 
+    def _coerce_floats(self) -> None:
+        # --schedule-opt hands every value over as text; the float options are parsed here, once, with a clear error
+        for name in ("confidence", "size_power"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                try:
+                    object.__setattr__(self, name, float(value))
+                except ValueError:
+                    raise RRMError(f"{self.schedule}: {name} must be a number, got {value!r}") from None
+
     def describe(self) -> dict[str, Any]:
-        # budget and prior appear only when set, so runs made before they existed keep their fingerprint
-        out = {
-            k: v
-            for k, v in self.__dict__.items()
-            if k != "bracket" and not (k == "budget" and v is None) and not (k == "prior" and v == "size")
-        }
+        # options appear only when set, so runs made before they existed keep their fingerprint
+        unset = {"budget": None, "prior": "size", "confidence": None, "size_power": None}
+        out = {k: v for k, v in self.__dict__.items() if k != "bracket" and not (k in unset and v == unset[k])}
         out["bracket"] = None if self.bracket is None else {"source": self.bracket.source, "slots": self.bracket.slots}
         return out
 
@@ -538,6 +562,140 @@ def _with_budget(cfg: TournamentConfig, budget: int) -> TournamentConfig:
     return replace(cfg, budget=budget) if cfg.budget != budget else cfg
 
 
+# -- answer duel: Bayesian duels between answer groups, stopping per problem once confident ------------------------
+#: Judge accuracies the duel averages over (a uniform prior), because the judge's accuracy is not known to the schedule:
+#: a problem whose games agree with each other is read as judged by a strong judge, one whose games disagree as by a
+#: weak one, and the group-size prior then counts for more.
+DUEL_ACCURACIES = (0.55, 0.65, 0.75, 0.85, 0.95)
+#: Default stopping confidence and size exponent of ``answer-duel`` (tuned on bench/bench_tournament.py; see docs).
+DUEL_CONFIDENCE = 0.97
+DUEL_SIZE_POWER = 1.5
+
+
+def duel_posterior(
+    groups: Sequence[AnswerGroup], results: Sequence[tuple[str, str]], size_power: float, prior: str = "size"
+) -> dict[str, float]:
+    """P(group g holds the correct answer | sizes, games) for each group's representative, assuming one group is
+    correct. Prior: proportional to size ** ``size_power`` (``prior="none"``: uniform). Games, ``results`` =
+    (winner rep, loser rep): under "g is correct" a game g plays is won by g with probability p and any other game
+    is a coin; p is averaged over :data:`DUEL_ACCURACIES`."""
+    wins = {g.rep: 0 for g in groups}
+    losses = dict(wins)
+    for winner, loser in results:
+        wins[winner] += 1
+        losses[loser] += 1
+    total = len(results)
+    logs = {}
+    for g in groups:
+        w, lo = wins[g.rep], losses[g.rep]
+        terms = [w * math.log(p) + lo * math.log(1 - p) + (total - w - lo) * math.log(0.5) for p in DUEL_ACCURACIES]
+        top = max(terms)
+        evidence = top + math.log(sum(math.exp(t - top) for t in terms) / len(terms))
+        logs[g.rep] = evidence + (size_power * math.log(g.size) if prior != "none" else 0.0)
+    top = max(logs.values())
+    weights = {r: math.exp(v - top) for r, v in logs.items()}
+    norm = sum(weights.values())
+    return {r: v / norm for r, v in weights.items()}
+
+
+def _duel_member(group: AnswerGroup, k: int) -> str:
+    """The member of ``group`` that plays its k-th game: the representative first, then the others in turn, so
+    repeated games are new texts (a deterministic judge would only replay a repeated pair)."""
+    rest = [m for m in group.members if m != group.rep]
+    ring = [group.rep, *rest]
+    return ring[k % len(ring)]
+
+
+def answer_duel(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Generator[Any, Any, str]:
+    """Duels between answer groups until one is probably right: each round the group with the highest posterior
+    (:func:`duel_posterior`) plays one game against a challenger (:func:`_duel_challenger`), until the leader's
+    posterior reaches ``confidence`` or the per-problem cap (``budget``, default 2 (N - 1)) is spent; returns the
+    leader's representative. One distinct answer costs no call, a lopsided prior few, a contested problem up to the
+    cap — the mean stays low because most problems are easy. Each round is one match of one game; its decision (the
+    one of the two with the higher posterior after it) is journaled."""
+    groups = answer_groups_of(cs, cfg.seed)
+    by_rep = {g.rep: g for g in groups}
+    cap = _duel_cap(cs, cfg)
+    confidence = cfg.confidence if cfg.confidence is not None else DUEL_CONFIDENCE
+    power = cfg.size_power if cfg.size_power is not None else DUEL_SIZE_POWER
+    pos = {c.id: i for i, c in enumerate(cs.candidates)}
+    results: list[tuple[str, str]] = []
+    played: dict[frozenset[str], int] = {}  # games so far between two groups (member rotation, alternating order)
+    turns = dict.fromkeys(by_rep, 0)  # games so far of each group (whose member plays next)
+
+    def ranked(post: Mapping[str, float]) -> list[str]:
+        return sorted(post, key=lambda r: (-post[r], stable_hash("duel", cfg.seed, cs.id, r)))
+
+    post = duel_posterior(groups, results, power, cfg.prior)
+    spent, rnd = 0, 1
+    while len(groups) > 1 and spent < cap and max(post.values()) < confidence:
+        order = ranked(post)
+        leader = order[0]
+        met = {r: played.get(frozenset((leader, r)), 0) for r in order[1:]}
+        challenger = _duel_challenger(order[1:], post, met, stable_rng("duel-challenger", cfg.seed, cs.id, rnd))
+        a, b = sorted((leader, challenger), key=pos.__getitem__)  # the match in candidate order
+        pair = frozenset((a, b))
+        k = played.get(pair, 0)
+        ma, mb = _duel_member(by_rep[a], turns[a]), _duel_member(by_rep[b], turns[b])
+        # order: a seeded coin per two games of this pairing, the second of the two reversed — both orders in turn
+        flip = coin("duel-order", cfg.seed, cs.id, a, b, k // 2) != (k % 2 == 1)
+        x, y = _canonical(cs, ma, mb)
+        first, second = (mb, ma) if flip else (ma, mb)
+        match_id = f"{cs.id}|du{rnd}|{a}|{b}"
+        plan = GamePlan(cs.id, match_id, "du", rnd, k, x, y, first, second)
+        outcome = (yield [plan])[plan.key]
+        group_of = {ma: a, mb: b}
+        if outcome in group_of:  # a draw or an unreadable verdict is a call spent without evidence
+            winner = group_of[outcome]
+            results.append((winner, b if winner == a else a))
+        played[pair] = k + 1
+        turns[a] += 1
+        turns[b] += 1
+        spent += 1
+        post = duel_posterior(groups, results, power, cfg.prior)
+        went_on = ranked({a: post[a], b: post[b]})[0]
+        log.append(AdvanceRecord(advance_key(match_id), match_id, cs.id, went_on, [plan.key]))
+        rnd += 1
+    return ranked(post)[0]
+
+
+def _duel_challenger(others: Sequence[str], post: Mapping[str, float], met: Mapping[str, int], rng: Any) -> str:
+    """The group the leader plays next, drawn from the other groups (seeded) with weight posterior / (1 + games
+    already played against the leader): top-two sampling of dueling bandits with a count discount. Always taking
+    the runner-up lets two large wrong groups trade coin-flip games, which a weak judge explains well, while a small
+    correct group never plays; the discount hands a turn to groups the leader has not met yet."""
+    if len(others) == 1:
+        return others[0]
+    weights = [post[r] / (1 + met[r]) for r in others]
+    return str(rng.choices(list(others), weights)[0]) if sum(weights) > 0 else others[0]
+
+
+def _duel_cap(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return cfg.budget or 2 * (len(cs.candidates) - 1)
+
+
+def _duel_prior_decides(cs: CandidateSet, cfg: TournamentConfig) -> bool:
+    groups = answer_groups_of(cs, cfg.seed)
+    power = cfg.size_power if cfg.size_power is not None else DUEL_SIZE_POWER
+    confidence = cfg.confidence if cfg.confidence is not None else DUEL_CONFIDENCE
+    return len(groups) < 2 or max(duel_posterior(groups, [], power, cfg.prior).values()) >= confidence
+
+
+def _duel_calls(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    """Fewest calls: none when there is one answer or the size prior alone is confident enough, else one game."""
+    return 0 if _duel_prior_decides(cs, cfg) else 1
+
+
+def _duel_most(cs: CandidateSet, cfg: TournamentConfig) -> int:
+    return 0 if _duel_prior_decides(cs, cfg) else _duel_cap(cs, cfg)
+
+
+def _duel_expected(n: int, cfg: TournamentConfig) -> int:
+    """Calls for a set of n candidates before its answers are known: the cap (the most it may cost; most problems
+    stop long before, which the summary's judge-call count reports)."""
+    return cfg.budget or 2 * (n - 1)
+
+
 def replay_pick(cs: CandidateSet, cfg: TournamentConfig, outcomes: Mapping[str, Outcome]) -> str | None:
     """Run the set's schedule again over known game outcomes (game key -> winner, as the rival table has them) and
     return the candidate it picks — the same decisions the run made, from the directory alone. None when a game it
@@ -655,6 +813,11 @@ for _s in (
         "answer-adaptive", answer_adaptive, (1,), _budget_expected, "champion", ("budget", "prior"), True,
         "answer-aware knockout whose matches repeat adaptively under the budget", _budget_calls, _budget_most, True,
     ),
+    Schedule(
+        "answer-duel", answer_duel, (1,), _duel_expected, "champion", ("budget", "prior", "confidence", "size_power"),
+        True, "Bayesian top-two duels between answer groups, stopping per problem once confident",
+        _duel_calls, _duel_most, True,
+    ),
 ):  # fmt: skip
     SCHEDULES.add(_s.name, _s, _s.help)
 
@@ -765,9 +928,11 @@ __all__ = [
     "TournamentConfig",
     "adaptive_knockout",
     "answer_adaptive",
+    "answer_duel",
     "answer_groups_of",
     "answer_knockout",
     "config_from_description",
+    "duel_posterior",
     "expected_games",
     "knockout",
     "load_bracket",

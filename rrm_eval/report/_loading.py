@@ -119,6 +119,12 @@ def load_report_run(run_dir: str | Path, label: str = "") -> ReportRun | Unreada
     path = Path(run_dir)
     if is_sweep(path):
         return load_sweep(path, label)
+    tables = sorted(path.glob("sweep__*.json")) if path.is_dir() and not (path / "spec.json").exists() else []
+    if len(tables) == 1:  # a sweep's --output-dir: its table sits beside the budget runs
+        return load_sweep(tables[0], label)
+    if tables:
+        names = ", ".join(t.name for t in tables)
+        return Unreadable(path, f"{path} holds {len(tables)} sweep tables ({names})", "give one table file", label)
     try:
         spec = run_spec(path)
         kind = str(spec["kind"])

@@ -39,8 +39,8 @@ from rrm_eval.tasks import CandidateSet
 #: from the rival table by the caller and passed to :func:`rate_set` as ``picks``.
 SELECTORS = ("oracle", "single-sample", "majority", "elo", "bradley-terry", "wins", "knockout", "champion")
 #: Phases whose matches decide who goes on (their rows carry ``advanced``): knockout, Swiss, answer-aware knockout,
-#: adaptive knockout, answer-aware adaptive knockout.
-_ADVANCING = ("ko", "sw", "aw", "ad", "aa")
+#: adaptive knockout, answer-aware adaptive knockout, answer duel.
+_ADVANCING = ("ko", "sw", "aw", "ad", "aa", "du")
 
 
 def _winner_of(rec: Mapping[str, Any], meta: Mapping[str, Any]) -> str | None:

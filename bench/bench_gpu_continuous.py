@@ -17,7 +17,16 @@ Floor (per cap B): prefill = (2 x params x prompt tokens + 2 x L^2 x layers x hi
 decode = (decode tokens / B) steps, each max((weights + B x mean context x KV bytes) / bandwidth,
 (2 x params x B + 4 x B x mean context x layers x heads x head_dim) / rate), mean context over every decoded token.
 
+Breakdown (``ContinuousStats.breakdown``), up to the drain and for the whole run: prefill seconds and tokens,
+decode seconds and steps, host seconds (run minus both; admission and page reservation shown apart), windows and
+newcomers per admission. ``--until-drained`` stops a run when its queue empties (the steady state alone);
+``--probe-steady`` then times the decode step at that state, with and without attention, the paged kernel per split
+count, and a packed prefill in place. The steady figures are also given against a work-matched floor (every prompt's
+prefill plus the decode tokens made by the drain) and whole runs against a schedule floor (no cap-B schedule takes
+fewer than max(decode tokens / B, longest output) steps, each reading the weights).
+
 usage (device machine): python bench/bench_gpu_continuous.py [--caps 64,128,256] [--per-cap 3] [--skip-fixed]
+       CPU smoke test:   python bench/bench_gpu_continuous.py --tiny --caps 8 --per-cap 2 --until-drained --probe-steady
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -68,7 +78,146 @@ def realistic_floor(model, prompts, limits, cap: int, bw: float, rate: float) ->
     cmp = (2 * params * cap + 4 * cap * ctx * cfg.num_hidden_layers * cfg.num_attention_heads * head_dim) / rate
     step = max(mem, cmp)
     total = prefill_s + dec_tokens / cap * step
-    return {"floor_s": total, "floor_tok_s": sum(limits) / total, "step_floor_ms": step * 1e3, "mean_ctx": ctx}
+    # With a cap of B slots no schedule takes fewer than max(decode tokens / B, longest output) steps, and each step
+    # reads the weights once: the same floor with that step count in the weights term (the tail of one long row).
+    steps = max(dec_tokens / cap, max(limits) - 1)
+    sched_mem = (steps * 2 * params + dec_tokens * ctx * kvb) / bw
+    sched = prefill_s + max(sched_mem, dec_tokens / cap * cmp)
+    return {
+        "floor_s": total,
+        "floor_tok_s": sum(limits) / total,
+        "step_floor_ms": step * 1e3,
+        "mean_ctx": ctx,
+        "prefill_floor_s": prefill_s,
+        "sched_floor_s": sched,
+        "sched_floor_tok_s": sum(limits) / sched,
+    }
+
+
+class _Drained(Exception):
+    pass
+
+
+class SteadyDecoder(ContinuousDecoder):
+    """The engine unchanged, except that ``run`` can stop (``stop_at_drain``) at the first admission after the queue
+    emptied, i.e. after the drain snapshot and one window: the steady state alone, without the long tail."""
+
+    stop_at_drain = False
+
+    def _admit(self, st, pending, *args) -> None:  # type: ignore[no-untyped-def]
+        stats = args[-2]
+        if self.stop_at_drain and not pending and stats.drained_s:
+            raise _Drained
+        super()._admit(st, pending, *args)
+
+
+def _attention(dec: ContinuousDecoder, rows: int, splits: int) -> PagedAttention:
+    pa = PagedAttention(rows, dec.n_kv, dec.group, dec.head_dim, 64, dec.device, dec.dtype)
+    if splits != pa.splits:
+        pa.splits = splits
+        shape = (rows, dec.n_kv, splits, pa.gp)
+        pa.m = torch.empty(shape, dtype=torch.float32, device=dec.device)
+        pa.l = torch.empty(shape, dtype=torch.float32, device=dec.device)
+        pa.o = torch.empty((*shape, dec.head_dim), dtype=torch.float32, device=dec.device)
+    return pa
+
+
+def steady_probe(dec: ContinuousDecoder, prompts: list[list[int]], reps: int = 16, kernels: bool = False) -> dict:
+    """At the state the run stopped in (the drain): the decode step at that context mix, the same step with every
+    row at length 1 (no attention), with ``kernels`` the paged attention kernel alone per split count and a kernel
+    profile of a window; then one packed prefill of 16 prompts with the pool and the graph in place, repeated, and
+    of 16 prompts of lengths the run never saw, without and with the length bucket."""
+    from rrm_eval.models._continuous import _Request
+
+    st = dec._slots
+    assert st is not None
+    res: dict = {}
+    pos0 = st.pos.clone()
+    lengths = (pos0 + 1).to(torch.int32)
+    res["rows"] = st.rows
+    res["mean_length"] = float(lengths.float().mean())
+    res["kv_tokens"] = int(lengths.sum())
+
+    def steps(start: Any, n: int) -> float:
+        st.pos.copy_(start)
+        st.widx.zero_()
+        dec._run_decode(st)
+        sync()
+        st.pos.copy_(start)
+        t = time.perf_counter()
+        for i in range(n):
+            if i % 8 == 0:
+                st.widx.zero_()
+            dec._run_decode(st)
+        sync()
+        return (time.perf_counter() - t) / n
+
+    with torch.inference_mode():
+        res["step_ms"] = 1e3 * steps(pos0, reps)
+        res["step_no_attention_ms"] = 1e3 * steps(torch.zeros_like(pos0), reps)
+        if kernels and st.attention is not None:
+            q = torch.randn(st.rows, dec.n_kv, dec.group, dec.head_dim, device=dec.device, dtype=dec.dtype)
+            kvb = res["kv_tokens"] * dec.n_kv * dec.head_dim * 2 * dec.embed.weight.element_size()
+            per_split = {}
+            for splits in sorted({st.attention.splits, 1, 2, 4, 8, 16, 32}):
+                pa = _attention(dec, st.rows, splits)
+                pa(q, dec._k_pool[0], dec._v_pool[0], st.table, lengths, dec.scaling)
+                sync()
+                t = time.perf_counter()
+                for _ in range(20):
+                    pa(q, dec._k_pool[0], dec._v_pool[0], st.table, lengths, dec.scaling)
+                sync()
+                dt = (time.perf_counter() - t) / 20
+                per_split[splits] = {"layer_us": round(1e6 * dt, 1), "gb_s": round(kvb / dt / 1e9)}
+            res["attention_default_splits"] = st.attention.splits
+            res["attention_by_splits"] = per_split
+            try:
+                from torch.profiler import ProfilerActivity, profile
+
+                st.pos.copy_(pos0)
+                st.widx.zero_()
+                with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    for _ in range(8):
+                        dec._run_decode(st)
+                    sync()
+                table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=16, max_name_column_width=70)
+                print(table, flush=True)
+                res["profile_window"] = table
+            except Exception as exc:  # the figures above are what counts
+                res["profile_window"] = f"{type(exc).__name__}: {exc}"
+        # A packed prefill of 16 prompts in the run's own state (pool, graph, allocator), pages from 1 up.
+        batch, owned, page = [], [], 1
+        n_pool = int(dec._k_pool[0].shape[0])
+        for i, p in enumerate(prompts[:16]):
+            n = -(-len(p) // 64)
+            owned.append([1 + x % (n_pool - 1) for x in range(page, page + n)])
+            page += n
+            batch.append((i, _Request(i, p, 1, 0)))
+        dec._prefill_packed(st, batch, owned, True)
+        sync()
+        t = time.perf_counter()
+        for _ in range(2):
+            dec._prefill_packed(st, batch, owned, True)
+        sync()
+        dt = (time.perf_counter() - t) / 2
+        res["prefill16_tokens"] = sum(len(r.prompt) for _, r in batch)
+        res["prefill16_tok_s"] = res["prefill16_tokens"] / dt
+        seen = {len(p) for p in prompts}
+        unseen = iter(n for n in range(301, 2000, 23) if n not in seen)
+        bucket = dec.prefill_bucket
+        for label, b in (("fresh_lengths_unpadded", 1), ("fresh_lengths_bucket", max(2, bucket))):
+            dec.prefill_bucket = b
+            fresh = [
+                (i, _Request(i, (p * 3)[: next(unseen)], 1, 0)) for i, (_, r) in enumerate(batch) for p in [r.prompt]
+            ]
+            fo = [list(range(1, 1 + -(-len(r.prompt) // 64))) for _, r in fresh]
+            sync()
+            t = time.perf_counter()
+            dec._prefill_packed(st, fresh, fo, True)
+            sync()
+            res[label + "_tok_s"] = sum(len(r.prompt) for _, r in fresh) / (time.perf_counter() - t)
+        dec.prefill_bucket = bucket
+    return res
 
 
 def check(bw_dtype=torch.bfloat16) -> dict:
@@ -112,14 +261,8 @@ def check(bw_dtype=torch.bfloat16) -> dict:
 
 
 def sync() -> None:
-    torch.cuda.synchronize()
-
-
-def _fixed_run(dec: ContinuousDecoder, path: str, prompts: list[list[int]], new: int) -> None:
-    if path == "static":
-        dec.generate(prompts, 1, new, [], 0, True)
-    else:
-        dec.run(prompts, [new] * len(prompts), [0] * len(prompts), [], greedy=True, slots=len(prompts))
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _fixed_run(dec: ContinuousDecoder, path: str, prompts: list[list[int]], new: int) -> None:
@@ -226,14 +369,25 @@ def main() -> None:
     ap.add_argument("--fixed-paths", default="static,continuous")
     ap.add_argument("--skip-static", action="store_true")
     ap.add_argument("--skip-check", action="store_true")
+    ap.add_argument(
+        "--until-drained", action="store_true", help="stop each realistic run when its queue empties (steady state)"
+    )
+    ap.add_argument("--probe-steady", action="store_true", help="after each realistic run, time its step at that state")
+    ap.add_argument("--probe-kernels", action="store_true", help="with --probe-steady: attention splits, profile")
+    ap.add_argument("--tiny", action="store_true", help="CPU smoke test: a 2-layer model, nominal roofline rates")
     args = ap.parse_args()
     caps = [int(c) for c in args.caps.split(",")]
-    import importlib
+    if args.tiny:
+        args.skip_check = args.skip_fixed = args.skip_static = True
+        device_name = "cpu (tiny)"
+    else:
+        import importlib
 
-    tr = importlib.import_module("triton")
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}, triton {tr.__version__}, "
-          f"{torch.cuda.get_device_name()}", flush=True)  # fmt: skip
-    report: dict = {"args": vars(args), "device": torch.cuda.get_device_name(), "runs": []}
+        tr = importlib.import_module("triton")
+        device_name = torch.cuda.get_device_name()
+        print(f"torch {torch.__version__}, transformers {transformers.__version__}, triton {tr.__version__}, "
+              f"{device_name}", flush=True)  # fmt: skip
+    report: dict = {"args": vars(args), "device": device_name, "runs": []}
     out = os.environ.get("OUT")
 
     def save() -> None:
@@ -247,11 +401,22 @@ def main() -> None:
             traceback.print_exc()
             report["check"] = {"error": f"{type(exc).__name__}: {exc}"}
         print("check:", report["check"], flush=True)
-    bw, rate = measure_bandwidth(), measure_bf16_rate()
+    if args.tiny:
+        bw, rate = 50e9, 1e12
+        cfg = transformers.Qwen2Config(
+            vocab_size=512, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+            num_key_value_heads=2, max_position_embeddings=16384,
+        )  # fmt: skip
+        model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
+        model.generation_config.eos_token_id = None
+        dec = SteadyDecoder(model, use_graphs=False)
+    else:
+        bw, rate = measure_bandwidth(), measure_bf16_rate()
+        model = build_model(args.layers)
+        dec = SteadyDecoder(model)
     report.update(bandwidth_gb_s=bw / 1e9, bf16_tflops=rate / 1e12)
-    print(f"measured: copy bandwidth {bw / 1e9:.0f} GB/s, bf16 matmul {rate / 1e12:.0f} TFLOP/s", flush=True)
-    model = build_model(args.layers)
-    dec = ContinuousDecoder(model)
+    print(f"rates: copy bandwidth {bw / 1e9:.0f} GB/s, bf16 matmul {rate / 1e12:.0f} TFLOP/s", flush=True)
+    dec.stop_at_drain = args.until_drained
     if not args.skip_fixed:
         fixed_caps = [int(c) for c in (args.fixed_caps or args.caps).split(",")]
         report["runs"] += fixed_length(dec, fixed_caps, args.fixed_paths.split(","), bw, rate, model)
@@ -260,27 +425,65 @@ def main() -> None:
         prompts, limits = workload(int(args.per_cap * cap), model.config.vocab_size, args.seed)
         fl = realistic_floor(model, prompts, limits, cap, bw, rate)
         base = {"workload": "realistic", "cap": cap, "requests": len(prompts), **fl}
+        # Warm-up at this slot count (graph capture, Triton compile) so the timed run holds none of it.
+        stop, dec.stop_at_drain = dec.stop_at_drain, False
+        dec.run([p[:16] for p in prompts[:cap]], [2] * cap, list(range(cap)), [], greedy=True, slots=cap)
+        dec.stop_at_drain = stop
         sync()
         t = time.perf_counter()
-        dec.run(prompts, limits, list(range(len(prompts))), [], greedy=True, slots=cap)
+        stopped = False
+        try:
+            dec.run(prompts, limits, list(range(len(prompts))), [], greedy=True, slots=cap)
+        except _Drained:
+            stopped = True
         sync()
         dt = time.perf_counter() - t
         stt = dec.last_stats
+        # Work-matched floor of the steady part: every prompt was prefilled by the drain, plus its decode tokens.
+        steady_floor_s = fl["prefill_floor_s"] + stt.drained_decode_tokens / cap * fl["step_floor_ms"] / 1e3
         row = {
             **base,
-            "path": "continuous",
-            "tok_s": stt.useful_tokens / dt,
-            "step_ms": 1e3 * stt.decode_s / max(1, stt.steps),
-            "occupancy": stt.occupancy,
-            "time_s": dt,
-            "prefill_s": stt.prefill_s,
+            "path": "continuous" + (" (until drained)" if stopped else ""),
             "preemptions": stt.preemptions,
             "steady_tok_s": stt.drained_tokens / max(1e-9, stt.drained_s),
             "steady_occupancy": stt.steady_occupancy,
             "drained_at_s": stt.drained_s,
+            "steady_floor_tok_s": stt.drained_tokens / steady_floor_s,
             "kv_pages": stt.kv_pages,
         }
-        assert stt.useful_tokens == sum(limits)
+        row["steady_pct_work_floor"] = 100 * row["steady_tok_s"] / row["steady_floor_tok_s"]
+        if not stopped:
+            assert stt.useful_tokens == sum(limits)
+            row.update(
+                tok_s=stt.useful_tokens / dt,
+                step_ms=1e3 * stt.decode_s / max(1, stt.steps),
+                occupancy=stt.occupancy,
+                time_s=dt,
+                prefill_s=stt.prefill_s,
+                pct_sched_floor=100 * stt.useful_tokens / dt / fl["sched_floor_tok_s"],
+            )
+        else:
+            row.update(tok_s=row["steady_tok_s"], step_ms=1e3 * stt.drained_decode_s / max(1, stt.drained_steps))
+            row["occupancy"] = stt.steady_occupancy
+        row["breakdown_to_drain"] = {k: round(v, 4) for k, v in stt.breakdown(drained=True).items()}
+        if not stopped:
+            row["breakdown_whole"] = {k: round(v, 4) for k, v in stt.breakdown(drained=False).items()}
+        print("breakdown to drain:", json.dumps(row["breakdown_to_drain"]), flush=True)
+        if stt.packs:
+            first, rest = stt.packs[0], stt.packs[1:]
+            row["packs"] = {
+                "first": {"prompts": first[0], "tokens": first[1], "tok_s": round(first[1] / max(1e-9, first[2]))},
+                "rest": {
+                    "count": len(rest),
+                    "prompts": sum(n for n, _, _ in rest),
+                    "tokens": sum(t for _, t, _ in rest),
+                    "tok_s": round(sum(t for _, t, _ in rest) / max(1e-9, sum(x for _, _, x in rest))),
+                },
+            }
+            print("prefill packs:", json.dumps(row["packs"]), flush=True)
+        if args.probe_steady and stopped:
+            row["steady_probe"] = steady_probe(dec, prompts, kernels=args.probe_kernels)
+            print("steady probe:", json.dumps({k: v for k, v in row["steady_probe"].items() if k != "profile_window"}))
         rows = [row]
         if not args.skip_static:
             rows.append({**base, **static_model(dec, prompts, limits, cap)})
@@ -288,7 +491,8 @@ def main() -> None:
             r["pct_floor"] = 100 * r["tok_s"] / fl["floor_tok_s"]
             if "steady_tok_s" in r:
                 r["steady_pct_floor"] = 100 * r["steady_tok_s"] / fl["floor_tok_s"]
-            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()}), flush=True)
+            short = {k: v for k, v in r.items() if k not in ("steady_probe", "breakdown_to_drain", "breakdown_whole")}
+            print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in short.items()}), flush=True)
         if len(rows) == 2:
             row["speedup_vs_static"] = row["tok_s"] / rows[1]["tok_s"]
         report["runs"] += rows

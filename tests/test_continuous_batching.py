@@ -133,3 +133,22 @@ def test_driver_samples_do_not_depend_on_batch_size() -> None:
     assert texts == [[c.text for c in grp] for grp in large]
     assert texts[3] == [c.text for c in alone[0]]
     assert all(len(grp) == 2 and grp[0].text != grp[1].text for grp in small)
+
+
+def test_padded_prefill_attention_gives_the_same_tokens_and_the_breakdown_adds_up() -> None:
+    """Prompt attention padded to a length bucket (the CUDA default, against per-length shape costs) changes no
+    token; the stats' breakdown accounts for every admission and request."""
+    model = tiny("qwen2")
+    prompts = prompt_ids(7, seed=17)
+    limits = [9, 3, 17, 6, 11, 2, 14]
+    dec = ContinuousDecoder(model, use_graphs=False, prefill_bucket=64)
+    assert ContinuousDecoder(model, use_graphs=False).prefill_bucket == 1  # CPU: no padding unless asked
+    got = dec.run(prompts, limits, [0] * 7, [], greedy=True, slots=3)
+    for p, lim, g in zip(prompts, limits, got, strict=True):
+        assert g == reference(model, p, lim, [])
+    st = dec.last_stats
+    assert st.admitted == 7 and st.admissions == len(st.packs) and sum(n for n, _, _ in st.packs) == 7
+    assert st.prefill_tokens == sum(map(len, prompts)) == sum(t for _, t, _ in st.packs)
+    whole = st.breakdown(drained=False)
+    assert whole["steps"] == st.steps and whole["windows"] == st.windows > 0
+    assert whole["host_s"] >= 0 and st.drained_steps <= st.steps and st.drained_admissions <= st.admissions

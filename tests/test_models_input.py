@@ -177,7 +177,7 @@ def test_every_driver_declares_what_it_reads() -> None:
                "gguf_file", "attn_implementation", "trust_remote_code", "fast_path", "cuda_graphs",
                "prefill_tokens", "score_tokens"},
         "vllm": {"name", "tokenizer", "chat_template", "dtype", "tensor_parallel_size", "enable_prefix_caching",
-                 "seed", "max_model_len", "gpu_memory_utilization", "enforce_eager"},
+                 "seed", "max_model_len", "gpu_memory_utilization", "enforce_eager", "think_start", "think_end"},
         "openai": {"name", "tokenizer", "mode", "max_concurrency", "max_retries", "backoff", "max_backoff", "timeout",
                    "connect_timeout", "api_key_env", "max_model_len", "extra_body"},
         "llamacpp": {"name", "n_ctx", "n_threads", "n_batch", "n_gpu_layers", "tokenizer", "chat_template", "seed",

@@ -53,6 +53,23 @@ class ContinuousStats:
     drained_tokens: int = 0
     drained_steps: int = 0
     drained_decode_tokens: int = 0
+    # Where the time goes (the bench's breakdown): decode windows (one host sync each), prefill packs (calls of the
+    # packed prefill) and the requests they took, host time in admission (prefill excluded) and page reservation.
+    windows: int = 0
+    admissions: int = 0
+    admitted: int = 0
+    admit_host_s: float = 0.0
+    reserve_s: float = 0.0
+    packs: list[tuple[int, int, float]] = field(default_factory=list)  # per admission: prompts, tokens, seconds
+    # ... and the same counters at the drain (when the queue emptied).
+    drained_prefill_s: float = 0.0
+    drained_prefill_tokens: int = 0
+    drained_decode_s: float = 0.0
+    drained_windows: int = 0
+    drained_admissions: int = 0
+    drained_admitted: int = 0
+    drained_admit_host_s: float = 0.0
+    drained_reserve_s: float = 0.0
 
     @property
     def occupancy(self) -> float:
@@ -63,6 +80,39 @@ class ContinuousStats:
     def steady_occupancy(self) -> float:
         """Occupancy while requests were still waiting (before the drain)."""
         return self.drained_decode_tokens / max(1, self.drained_steps * self.slots)
+
+    def mark_drain(self, elapsed: float, tokens: int) -> None:
+        """Snapshot the counters at the first window with an empty queue."""
+        self.drained_s, self.drained_tokens = elapsed, tokens
+        self.drained_steps, self.drained_decode_tokens = self.steps, self.decode_tokens
+        self.drained_prefill_s, self.drained_prefill_tokens = self.prefill_s, self.prefill_tokens
+        self.drained_decode_s, self.drained_windows = self.decode_s, self.windows
+        self.drained_admissions, self.drained_admitted = self.admissions, self.admitted
+        self.drained_admit_host_s, self.drained_reserve_s = self.admit_host_s, self.reserve_s
+
+    def breakdown(self, drained: bool = True) -> dict[str, float]:
+        """Seconds and counts of the run (``drained``: only up to the drain): prefill, decode, the host rest."""
+        d = "drained_" if drained else ""
+        run_s = self.drained_s if drained else self.run_s
+        prefill_s, decode_s = getattr(self, d + "prefill_s"), getattr(self, d + "decode_s")
+        steps, windows = getattr(self, d + "steps"), getattr(self, d + "windows")
+        admissions, prefill_tokens = getattr(self, d + "admissions"), getattr(self, d + "prefill_tokens")
+        return {
+            "run_s": run_s,
+            "prefill_s": prefill_s,
+            "prefill_tokens": prefill_tokens,
+            "prefill_tok_s": prefill_tokens / max(1e-9, prefill_s),
+            "decode_s": decode_s,
+            "steps": steps,
+            "step_ms": 1e3 * decode_s / max(1, steps),
+            "host_s": run_s - prefill_s - decode_s,
+            "admit_host_s": getattr(self, d + "admit_host_s"),
+            "reserve_s": getattr(self, d + "reserve_s"),
+            "windows": windows,
+            "steps_per_window": steps / max(1, windows),
+            "admissions": admissions,
+            "newcomers_per_admission": getattr(self, d + "admitted") / max(1, admissions),
+        }
 
 
 @dataclass
@@ -116,9 +166,17 @@ class ContinuousDecoder(LeanDecoder):
         prefill_tokens: int = 16384,
         decode_attention: str = "sdpa",
         kv_tokens: int | None = None,
+        prefill_bucket: int | None = None,
     ) -> None:
         super().__init__(model, use_graphs=use_graphs, prefill_tokens=prefill_tokens, decode_attention=decode_attention)
         self.kv_tokens = kv_tokens
+        # Prefill attention runs per prompt, and on CUDA every new prompt length costs ~60 ms the first time it is
+        # seen (measured, issue 13: 10k prompt tok/s in the run against 37k for a repeated pack), so each prompt's
+        # attention is padded at its end to a multiple of this many tokens: a few dozen shapes, not one per length.
+        # Causal attention never lets a real query see the padding; the padded rows are dropped.
+        self.prefill_bucket = (
+            prefill_bucket if prefill_bucket is not None else (128 if self.device.type == "cuda" else 1)
+        )
         max_pos = int(getattr(model.config, "max_position_embeddings", 0) or 1 << 15)
         # Rows may run up to one window past their limit before the host sees them end.
         self.context = -(-(min(max_pos, 1 << 17) + 2 * _DRAIN_WINDOW) // _PAGE) * _PAGE
@@ -281,11 +339,12 @@ class ContinuousDecoder(LeanDecoder):
         with torch.inference_mode():
             while pending or any(a is not None for a in active):
                 tick += 1
+                t_admit = time.perf_counter()
+                prefill_before = stats.prefill_s
                 self._admit(st, pending, active, owned, pos, admitted_at, free, table, eos, greedy, stats, tick)
+                stats.admit_host_s += time.perf_counter() - t_admit - (stats.prefill_s - prefill_before)
                 if not pending and not stats.drained_s:
-                    stats.drained_s = time.perf_counter() - start
-                    stats.drained_tokens = sum(len(r.tokens) for r in reqs)
-                    stats.drained_steps, stats.drained_decode_tokens = stats.steps, stats.decode_tokens
+                    stats.mark_drain(time.perf_counter() - start, sum(len(r.tokens) for r in reqs))
                 running = [(s, a) for s, a in enumerate(active) if a is not None]
                 if not running:
                     continue
@@ -293,7 +352,9 @@ class ContinuousDecoder(LeanDecoder):
                 window = _WINDOW if pending else _DRAIN_WINDOW
                 left = max(a.limit - len(a.tokens) for _, a in running)
                 window = max(1, min(window, left))
+                t_reserve = time.perf_counter()
                 busy = self._reserve(busy, window, active, owned, pos, admitted_at, free, table, pending, stats)
+                stats.reserve_s += time.perf_counter() - t_reserve
                 if not busy:
                     continue
                 for s in range(rows):
@@ -308,6 +369,7 @@ class ContinuousDecoder(LeanDecoder):
                 got = st.out[:, :window].tolist()  # the one sync of the window
                 stats.decode_s += time.perf_counter() - t0
                 stats.steps += window
+                stats.windows += 1
                 for s in busy:
                     req = active[s]
                     assert req is not None
@@ -408,8 +470,12 @@ class ContinuousDecoder(LeanDecoder):
                 return
             t0 = time.perf_counter()
             firsts = self._prefill_packed(st, batch, owned, greedy)
-            stats.prefill_s += time.perf_counter() - t0
+            took = time.perf_counter() - t0
+            stats.prefill_s += took
             stats.prefill_tokens += sum(len(r.prompt) for _, r in batch)
+            stats.packs.append((len(batch), sum(len(r.prompt) for _, r in batch), took))
+            stats.admissions += 1
+            stats.admitted += len(batch)
             for (s, req), first in zip(batch, firsts, strict=True):
                 req.tokens = [first]
                 if first in eos or req.limit <= 1:
@@ -454,9 +520,7 @@ class ContinuousDecoder(LeanDecoder):
                 q, k, v = self._qkv(layer, layer.input_layernorm(x), cos, sin)
                 self._k_pool[li][pages, :, offs] = k[0].transpose(0, 1)
                 self._v_pool[li][pages, :, offs] = v[0].transpose(0, 1)
-                o = torch.cat(
-                    [self._full_attention(q[:, :, a:b], k[:, :, a:b], v[:, :, a:b], None) for a, b in bounds], dim=2
-                )
+                o = torch.cat([self._prompt_attention(q, k, v, a, b) for a, b in bounds], dim=2)
                 x = x + layer.self_attn.o_proj(o.transpose(1, 2).reshape(1, size, -1))
                 x = self._mlp_block(layer, x)
             last = torch.tensor([b - 1 for _, b in bounds], device=dev)
@@ -467,6 +531,15 @@ class ContinuousDecoder(LeanDecoder):
             if item is not None:
                 chunk, size = [item], len(item[1].prompt)
         return out
+
+    def _prompt_attention(self, q: Any, k: Any, v: Any, a: int, b: int) -> Any:
+        """Causal attention of the prompt at packed tokens ``a:b``, its length padded to ``prefill_bucket``."""
+        pad = -(b - a) % self.prefill_bucket
+        if not pad:
+            return self._full_attention(q[:, :, a:b], k[:, :, a:b], v[:, :, a:b], None)
+        f = self.torch.nn.functional
+        qp, kp, vp = (f.pad(t[:, :, a:b], (0, 0, 0, pad)) for t in (q, k, v))
+        return self._full_attention(qp, kp, vp, None)[:, :, : b - a]
 
     def _decode_step(self, st: _Slots) -> None:
         """One step for every slot, entirely on device (capturable)."""

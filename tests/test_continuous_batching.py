@@ -10,31 +10,16 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from test_backends_fastpath import VOCAB, word_tokenizer  # noqa: E402
+from test_backends_fastpath import tiny as fastpath_tiny  # noqa: E402
+
 from rrm_eval.models import GenerateRequest, SamplingParams  # noqa: E402
 from rrm_eval.models._continuous import ContinuousDecoder  # noqa: E402
 from rrm_eval.models._transformers import TransformersDriver  # noqa: E402
 
-VOCAB = 300
-
-
-def word_tokenizer():
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tok = Tokenizer(models.WordLevel({f"t{i}": i for i in range(VOCAB)}, unk_token="t0"))
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return transformers.PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="t0", unk_token="t0", eos_token="t1")
-
 
 def tiny(kind: str):
-    torch.manual_seed(0)
-    common = dict(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512,
-    )  # fmt: skip
-    cfg = transformers.LlamaConfig(**common) if kind == "llama" else transformers.Qwen2Config(**common)
-    model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
-    model.generation_config.eos_token_id = 1
-    return model
+    return fastpath_tiny(kind, max_positions=512).eval()
 
 
 def prompt_ids(count: int, seed: int = 3) -> list[list[int]]:

@@ -7,33 +7,15 @@ from pathlib import Path
 
 import pytest
 from helpers import cli, read_jsonl
+from test_schedules_budget import make_set, play
 
 from rrm_eval import TournamentRunConfig, run_tournament_eval
 from rrm_eval._errors import RRMError
 from rrm_eval.protocols import SCHEDULES, TournamentConfig
 from rrm_eval.protocols._tournament import answer_groups_of, duel_posterior, replay_pick
-from rrm_eval.tasks import Candidate, CandidateSet
+from rrm_eval.tasks import CandidateSet
 
 MATH8 = Path(__file__).parent / "fixtures" / "candidates" / "math8.jsonl"
-
-
-def make_set(answers: list[str | None], sid: str = "q") -> CandidateSet:
-    cands = tuple(Candidate(f"c{k}", f"text {k}", a, a == "42") for k, a in enumerate(answers))
-    return CandidateSet(sid, "question", cands, "42")
-
-
-def play(cs: CandidateSet, cfg: TournamentConfig, judge=None):
-    """Drive the planner with a judge function (plan -> winner); returns the games, the decisions and the pick."""
-    log: list = []
-    planner = SCHEDULES.get(cfg.schedule).planner(cs, cfg, log)
-    games = []
-    try:
-        plans = next(planner)
-        while True:
-            games += plans
-            plans = planner.send({p.key: (judge or (lambda p: p.first))(p) for p in plans})
-    except StopIteration as stop:
-        return games, log, stop.value
 
 
 def accurate(cs: CandidateSet, p: float, salt: int = 0):

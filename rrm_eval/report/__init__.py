@@ -84,7 +84,8 @@ def build_report(run_dirs: Sequence[str | Path], output: str | Path) -> Path:
     for d in run_dirs:
         if Path(d).resolve() in out.parents:
             raise RRMError(
-                f"{output} is inside the run {d}: the report never writes into a run directory",
+                f"{output} is inside {d}, one of the folders the report reads: the report never writes into a "
+                "run directory (or a folder of runs)",
                 hint="write the report elsewhere, e.g. -o report.html",
             )
     text, runs, bad = render_report(run_dirs)

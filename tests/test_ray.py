@@ -186,6 +186,11 @@ def test_scale_out_flags_without_ray_and_impossible_requests_are_refused(tmp_pat
     assert res.returncode == 2 and ">= 1" in res.stderr
     res = cli(*base, "--ray", "--model", "hf:/no/such/model")
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert "does not exist" in res.stderr  # the loader's own message, from inside the worker
+    deadline = time.monotonic() + 30
+    while _worker_pids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _worker_pids()  # the worker that failed to load is not left holding the cluster's resources
 
 
 def test_records_identical_with_the_embedded_model_on_one_and_three_workers(tmp_path):

@@ -241,8 +241,13 @@ class RayModel(Model):
         self.ray = import_ray()
         self._started_cluster = _connect(self.ray, settings)
         size = chunk_size or min(cls.preferred_batch, RAY_CHUNK_CAP)
-        self.workers = self._start_workers(spec, options, size)
-        info = self._first_info()
+        self.workers: list[WorkerState] = []
+        try:
+            self.workers = self._start_workers(spec, options, size)
+            info = self._first_info()
+        except BaseException:
+            self.close()  # workers that did start (and a cluster of our own) are not left holding resources
+            raise
         super().__init__(RayDriver(self, spec, info), spec=spec, chunk_size=size)
         self._t0 = time.perf_counter()
 
@@ -258,6 +263,7 @@ class RayModel(Model):
             for _ in range(s.workers)
         ]
         workers = [WorkerState(i, h) for i, h in enumerate(handles)]
+        self.workers = workers  # so a failure below can close them
         for w in workers:
             info = self._call(w, "info")
             w.pid, w.host = int(info["pid"]), str(info["host"])

@@ -11,10 +11,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="one self-contained HTML file of runs: scores, intervals, figures, paired comparison",
         description="Write one HTML file (inline SVG figures, no network access; opens from disk) showing each run's "
         "scores with intervals, subset and section bars, order effects, failures, output lengths, tournament "
-        "selector accuracies, and the paired comparison of runs of one task and data. Folders that cannot be read "
-        "are listed with the reason. Only reads the runs; needs the 'report' extra (matplotlib).",
+        "selector accuracies and ratings, accuracy vs thinking budget, votes and judge calls, and the paired "
+        "comparison of runs of one task and data. Folders that cannot be read are listed with the reason. Only "
+        "reads the runs; needs the 'report' extra (matplotlib).",
     )
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (pairwise, bestof or tournament)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="runs (pairwise, bestof, tournament) or sweeps")
     p.add_argument("-o", "--output", default="report.html", help="the HTML file to write (default report.html)")
     p.set_defaults(func=run)
 

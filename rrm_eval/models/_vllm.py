@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
@@ -309,16 +309,26 @@ class VLLMDriver(TokenizerDriver):
         )
 
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
+        return self._generate(requests, params)
+
+    def _generate(
+        self,
+        requests: list[GenerateRequest],
+        params: SamplingParams,
+        per_request: Callable[[list[int]], dict[str, Any]] | None = None,
+    ) -> list[list[Completion]]:
+        """One engine call for the chunk: prompts as token ids, a seeded ``SamplingParams`` per request (plus what
+        ``per_request(prompt ids)`` adds to it). The wrapper has screened empty and over-long prompts already."""
         from vllm.inputs import TokensPrompt
 
-        # The wrapper has screened empty and over-long prompts already.
         prompts: list[Any] = []
         sampling: list[Any] = []
         for r in requests:
             ids = self._encode(r.prompt)
             max_tokens = max(1, min(params.max_new_tokens, self.max_model_len - len(ids)))
             prompts.append(TokensPrompt(prompt_token_ids=ids))
-            sampling.append(self._sampling(params, r.key or text_hash(r.prompt), max_tokens))
+            extra = per_request(ids) if per_request is not None else {}
+            sampling.append(self._sampling(params, r.key or text_hash(r.prompt), max_tokens, **extra))
         return self._run(prompts, sampling, params) if prompts else []
 
     def generate_think_budget(
@@ -328,8 +338,6 @@ class VLLMDriver(TokenizerDriver):
         per request by :meth:`_engine_budget`), then the judge goes on to its verdict within
         ``params.max_new_tokens``. The text is everything generated (thinking, marker, verdict); vLLM inserts the
         end string alone, not the newlines two-phase generation writes around it."""
-        from vllm.inputs import TokensPrompt
-
         setup = self._budget_setup(marker)
         if setup is None:
             raise RRMError(
@@ -338,16 +346,11 @@ class VLLMDriver(TokenizerDriver):
                 "use two-phase generation (they do when supports_think_budget is false)",
             )
         start, end, offset = setup
-        prompts: list[Any] = []
-        sampling: list[Any] = []
-        for r in requests:
-            ids = self._encode(r.prompt)
-            max_tokens = max(1, min(params.max_new_tokens, self.max_model_len - len(ids)))
-            prompts.append(TokensPrompt(prompt_token_ids=ids))
-            engine_budget = self._engine_budget(ids, budget, start, end, offset)
-            key = r.key or text_hash(r.prompt)
-            sampling.append(self._sampling(params, key, max_tokens, thinking_token_budget=engine_budget))
-        return self._run(prompts, sampling, params) if prompts else []
+        return self._generate(
+            requests,
+            params,
+            lambda ids: {"thinking_token_budget": self._engine_budget(ids, budget, start, end, offset)},
+        )
 
     def _run(self, prompts: list[Any], sampling: list[Any], params: SamplingParams) -> list[list[Completion]]:
         """One ``generate`` call for the whole chunk. If the engine rejects the batch (a request it validates

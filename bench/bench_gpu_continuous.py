@@ -32,6 +32,7 @@ usage (device machine): python bench/bench_gpu_continuous.py [--caps 64,128,256]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -50,7 +51,7 @@ import transformers
 from bench_gpu_decode import build_model, floors, measure_bandwidth, measure_bf16_rate
 
 from rrm_eval.models._continuous import ContinuousDecoder
-from rrm_eval.models._continuous_attention import PagedAttention, reference_attention
+from rrm_eval.models._continuous_attention import PagedAttention, packed_prefill_attention, reference_attention
 
 CAP = 8192
 
@@ -204,9 +205,12 @@ def steady_probe(dec: ContinuousDecoder, prompts: list[list[int]], reps: int = 1
         res["prefill16_tok_s"] = res["prefill16_tokens"] / dt
         seen = {len(p) for p in prompts}
         unseen = iter(n for n in range(301, 2000, 23) if n not in seen)
-        bucket = dec.prefill_bucket
-        for label, b in (("fresh_lengths_unpadded", 1), ("fresh_lengths_bucket", max(2, bucket))):
-            dec.prefill_bucket = b
+        bucket, varlen = dec.prefill_bucket, dec._varlen
+        variants = [("fresh_lengths_unpadded", 1, None), ("fresh_lengths_bucket", max(2, bucket), None)]
+        if varlen is not None:
+            variants.append(("fresh_lengths_varlen", 1, varlen))
+        for label, b, fn in variants:
+            dec.prefill_bucket, dec._varlen = b, fn
             fresh = [
                 (i, _Request(i, (p * 3)[: next(unseen)], 1, 0)) for i, (_, r) in enumerate(batch) for p in [r.prompt]
             ]
@@ -216,7 +220,8 @@ def steady_probe(dec: ContinuousDecoder, prompts: list[list[int]], reps: int = 1
             dec._prefill_packed(st, fresh, fo, True)
             sync()
             res[label + "_tok_s"] = sum(len(r.prompt) for _, r in fresh) / (time.perf_counter() - t)
-        dec.prefill_bucket = bucket
+        dec.prefill_bucket, dec._varlen = bucket, varlen
+        res["prefill_attention"] = "varlen" if varlen is not None else f"per-prompt, bucket {bucket}"
     return res
 
 
@@ -253,8 +258,29 @@ def check(bw_dtype=torch.bfloat16) -> dict:
         same += int(a == b == ref_tok)
     s_all = dec.run(prompts, limits, list(range(11)), [], greedy=False, slots=4)
     s_sub = dec.run(prompts[2:5], limits[2:5], [2, 3, 4], [], greedy=False, slots=8)
+    # The packed varlen prefill attention against per-prompt causal SDPA in float32, on fresh random data.
+    varlen_err: float | str = "unavailable"
+    fn = packed_prefill_attention(torch, torch.device("cuda"), bw_dtype, d)
+    if fn is not None:
+        lens = [int(n) for n in torch.randint(1, 700, (9,))]
+        cu = torch.tensor([0, *itertools.accumulate(lens)], device="cuda", dtype=torch.int32)
+        heads = kv * group
+        qv = torch.randn(sum(lens), heads, d, device="cuda", dtype=bw_dtype)
+        kv_t = torch.randn(sum(lens), kv, d, device="cuda", dtype=bw_dtype)
+        vv = torch.randn_like(kv_t)
+        out = fn(qv, kv_t, vv, cu, max(lens), d**-0.5).float()
+        refs = []
+        for a, b in itertools.pairwise(cu.tolist()):
+            qq = qv[a:b].float().transpose(0, 1)
+            kk = kv_t[a:b].float().transpose(0, 1).repeat_interleave(group, dim=0)
+            vvv = vv[a:b].float().transpose(0, 1).repeat_interleave(group, dim=0)
+            o = torch.nn.functional.scaled_dot_product_attention(qq, kk, vvv, is_causal=True, scale=d**-0.5)
+            refs.append(o.transpose(0, 1))
+        ref_v = torch.cat(refs)
+        varlen_err = float((out - ref_v).norm() / ref_v.norm())
     return {
         "kernel_max_abs_err_bf16": kernel_err,
+        "varlen_prefill_rel_err_bf16": varlen_err,
         "greedy_identical_to_generate": f"{same}/11",
         "sampling_same_in_other_batch": s_sub == s_all[2:5],
     }
@@ -374,9 +400,13 @@ def main() -> None:
     )
     ap.add_argument("--probe-steady", action="store_true", help="after each realistic run, time its step at that state")
     ap.add_argument("--probe-kernels", action="store_true", help="with --probe-steady: attention splits, profile")
+    ap.add_argument(
+        "--prefill-attention", default="auto", choices=["auto", "per-prompt"],
+        help="auto: one flash varlen call per pack where torch has it; per-prompt: SDPA per prompt (128-token buckets)",
+    )  # fmt: skip
     ap.add_argument("--tiny", action="store_true", help="CPU smoke test: a 2-layer model, nominal roofline rates")
     args = ap.parse_args()
-    caps = [int(c) for c in args.caps.split(",")]
+    caps = [int(c) for c in args.caps.split(",") if c]
     if args.tiny:
         args.skip_check = args.skip_fixed = args.skip_static = True
         device_name = "cpu (tiny)"
@@ -409,12 +439,14 @@ def main() -> None:
         )  # fmt: skip
         model = transformers.AutoModelForCausalLM.from_config(cfg).eval()
         model.generation_config.eos_token_id = None
-        dec = SteadyDecoder(model, use_graphs=False)
+        dec = SteadyDecoder(model, use_graphs=False, prefill_attention=args.prefill_attention)
     else:
         bw, rate = measure_bandwidth(), measure_bf16_rate()
         model = build_model(args.layers)
-        dec = SteadyDecoder(model)
+        dec = SteadyDecoder(model, prefill_attention=args.prefill_attention)
     report.update(bandwidth_gb_s=bw / 1e9, bf16_tflops=rate / 1e12)
+    report["prefill_attention"] = "varlen" if dec._varlen is not None else f"per prompt, bucket {dec.prefill_bucket}"
+    print("prefill attention:", report["prefill_attention"], flush=True)
     print(f"rates: copy bandwidth {bw / 1e9:.0f} GB/s, bf16 matmul {rate / 1e12:.0f} TFLOP/s", flush=True)
     dec.stop_at_drain = args.until_drained
     if not args.skip_fixed:
@@ -427,7 +459,9 @@ def main() -> None:
         base = {"workload": "realistic", "cap": cap, "requests": len(prompts), **fl}
         # Warm-up at this slot count (graph capture, Triton compile) so the timed run holds none of it.
         stop, dec.stop_at_drain = dec.stop_at_drain, False
-        dec.run([p[:16] for p in prompts[:cap]], [2] * cap, list(range(cap)), [], greedy=True, slots=cap)
+        # Rows end in waves (row i lives ~33 steps per halving of i), so the drain's narrower graphs get captured too.
+        waves = [2 + 33 * (cap.bit_length() - (i + 1).bit_length()) for i in range(cap)]
+        dec.run([p[:16] for p in prompts[:cap]], waves, list(range(cap)), [], greedy=True, slots=cap)
         dec.stop_at_drain = stop
         sync()
         t = time.perf_counter()
@@ -460,6 +494,8 @@ def main() -> None:
                 occupancy=stt.occupancy,
                 time_s=dt,
                 prefill_s=stt.prefill_s,
+                rows_stepped_share=stt.row_steps / max(1, stt.steps * stt.slots),
+                moved_rows=stt.moved_rows,
                 pct_sched_floor=100 * stt.useful_tokens / dt / fl["sched_floor_tok_s"],
             )
         else:

@@ -137,3 +137,24 @@ def test_padded_prefill_attention_gives_the_same_tokens_and_the_breakdown_adds_u
     whole = st.breakdown(drained=False)
     assert whole["steps"] == st.steps and whole["windows"] == st.windows > 0
     assert whole["host_s"] >= 0 and st.drained_steps <= st.steps and st.drained_admissions <= st.admissions
+
+
+def test_drain_steps_only_the_running_rows_and_changes_no_token() -> None:
+    """Once the queue is empty the loop moves running rows into the lowest slots and steps a narrower batch
+    (`_narrow`); a long tail then costs a few rows per step, not every slot, and no token moves."""
+    model = tiny("llama")
+    dec = ContinuousDecoder(model, use_graphs=False)
+    assert dec._narrow_sizes(8) == [1, 2, 4, 8] and dec._narrow_sizes(5) == [1, 2, 3, 5]
+    assert ContinuousDecoder(model, use_graphs=False)._narrow_sizes(1) == [1]
+    prompts = prompt_ids(10, seed=21)
+    limits = [3, 60, 4, 5, 90, 2, 6, 4, 7, 45]  # a few long rows outlive the rest, at high slot indices too
+    got = dec.run(prompts, limits, list(range(10)), [], greedy=True, slots=8)
+    for p, lim, g in zip(prompts, limits, got, strict=True):
+        assert g == reference(model, p, lim, [])
+    stats = dec.last_stats
+    assert stats.row_steps < stats.steps * stats.slots  # the tail ran narrower than 8 rows
+    assert stats.moved_rows > 0  # ... after moving a long row down from a high slot
+    sampled = dec.run(prompts, limits, list(range(10)), [], greedy=False, slots=8)
+    assert dec._slots is not None and dec._slots.narrow and max(dec._slots.narrow) < 8
+    alone = [dec.run([prompts[i]], [limits[i]], [i], [], greedy=False)[0] for i in (1, 4, 9)]
+    assert [sampled[i] for i in (1, 4, 9)] == alone

@@ -10,6 +10,8 @@ until the queue drains.
   ``slots x longest possible row``; each slot lists its pages and the decode attention reads only those
   (:mod:`rrm_eval.models._continuous_attention`). When the pool runs dry, the youngest row is preempted: its pages go
   back and it restarts later from its prompt, which gives the same tokens (greedy, or seeded as below).
+* Prefill: newcomers' prompts go through the layers as one packed sequence; their attention is one flash varlen
+  call for the pack on CUDA (no per-length state), SDPA per prompt elsewhere.
 * One decode step for every slot is captured once in a CUDA graph (row lengths and block tables are read on the
   device, so no per-length bucket is needed). The host syncs once per window of a few steps to collect tokens,
   retire finished rows and admit new ones.
@@ -23,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from rrm_eval.models._continuous_attention import packed_prefill_attention
 from rrm_eval.models._fastpath import LeanDecoder
 
 _PAGE = 64  # tokens per KV page
@@ -39,7 +42,9 @@ class ContinuousStats:
 
     requests: int = 0
     slots: int = 0
-    steps: int = 0  # decode steps (each over every slot)
+    steps: int = 0  # decode steps
+    row_steps: int = 0  # rows those steps computed (all slots until the drain, fewer after: see _narrow)
+    moved_rows: int = 0  # rows _narrow moved to a lower slot
     useful_tokens: int = 0  # tokens returned (first tokens from prefill included)
     decode_tokens: int = 0  # of those, made by decode steps
     prefill_tokens: int = 0
@@ -133,6 +138,8 @@ class _Slots:
     top_p: Any
     attention: Any  # PagedAttention workspace, or None for the torch reference
     graph: Any = None
+    # Views of the first k rows (same storage) with their own graph, for the drain: see ContinuousDecoder._narrow.
+    narrow: dict[int, _Slots] = field(default_factory=dict)
 
 
 def _mix(x: Any) -> Any:
@@ -167,13 +174,22 @@ class ContinuousDecoder(LeanDecoder):
         decode_attention: str = "sdpa",
         kv_tokens: int | None = None,
         prefill_bucket: int | None = None,
+        prefill_attention: str = "auto",
     ) -> None:
         super().__init__(model, use_graphs=use_graphs, prefill_tokens=prefill_tokens, decode_attention=decode_attention)
         self.kv_tokens = kv_tokens
-        # Prefill attention runs per prompt, and on CUDA every new prompt length costs ~60 ms the first time it is
-        # seen (measured, issue 13: 10k prompt tok/s in the run against 37k for a repeated pack), so each prompt's
-        # attention is padded at its end to a multiple of this many tokens: a few dozen shapes, not one per length.
-        # Causal attention never lets a real query see the padding; the padded rows are dropped.
+        if prefill_attention not in ("auto", "varlen", "per-prompt"):
+            raise ValueError(f"prefill_attention must be auto, varlen or per-prompt, not {prefill_attention!r}")
+        # One flash varlen call for a whole pack where torch has it (CUDA, bf16/fp16); otherwise SDPA per prompt.
+        self._varlen: Any = None
+        if prefill_attention != "per-prompt":
+            self._varlen = packed_prefill_attention(self.torch, self.device, self.dtype, self.head_dim)
+            if self._varlen is None and prefill_attention == "varlen":
+                raise ValueError("varlen prefill attention needs CUDA, bf16/fp16 and torch.nn.attention.varlen")
+        # Per prompt, on CUDA every new prompt length costs ~60 ms the first time it is seen (measured, issue 13:
+        # 10k prompt tok/s in the run against 37k for a repeated pack), so each prompt's attention is padded at its
+        # end to a multiple of this many tokens: a few dozen shapes, not one per length. Causal attention never
+        # lets a real query see the padding; the padded rows are dropped.
         self.prefill_bucket = (
             prefill_bucket if prefill_bucket is not None else (128 if self.device.type == "cuda" else 1)
         )
@@ -248,12 +264,6 @@ class ContinuousDecoder(LeanDecoder):
         def zeros(*shape: int, dtype: Any = torch.long) -> Any:
             return torch.zeros(shape, dtype=dtype, device=dev)
 
-        attention = None
-        if self.device.type == "cuda":
-            from rrm_eval.models._continuous_attention import PagedAttention, triton_available
-
-            if triton_available():
-                attention = PagedAttention(rows, self.n_kv, self.group, self.head_dim, _PAGE, dev, self.dtype)
         st = _Slots(
             rows=rows,
             greedy=greedy,
@@ -267,12 +277,85 @@ class ContinuousDecoder(LeanDecoder):
             widx=zeros(1),
             temperature=torch.ones(1, dtype=torch.float32, device=dev),
             top_p=torch.ones(1, dtype=torch.float32, device=dev),
-            attention=attention,
+            attention=self._paged_attention(rows),
         )
         self._slots = st
         # A fresh graph pool: capturing into the pool of a graph that was just dropped trips the allocator.
         self._cpool = None
         return st
+
+    def _paged_attention(self, rows: int) -> Any:
+        """The Triton decode-attention workspace for ``rows`` slots (CUDA), or ``None`` (torch reference)."""
+        if self.device.type != "cuda":
+            return None
+        from rrm_eval.models._continuous_attention import PagedAttention, triton_available
+
+        if not triton_available():
+            return None
+        return PagedAttention(rows, self.n_kv, self.group, self.head_dim, _PAGE, self.device, self.dtype)
+
+    def _narrow_sizes(self, rows: int) -> list[int]:
+        """Row counts the drain steps at: ``rows`` halved down to one graph quantum (8 with graphs: one graph
+        each), smallest first."""
+        quantum = 8 if self.use_graphs else 1
+        sizes = [rows]
+        while sizes[-1] > quantum:
+            sizes.append(max(quantum, -(-sizes[-1] // 2 // quantum) * quantum))
+        return sorted(set(sizes))
+
+    def _narrow(
+        self,
+        st: _Slots,
+        active: list[_Request | None],
+        owned: list[list[int]],
+        pos: list[int],
+        admitted_at: list[int],
+        table: Any,
+        stats: ContinuousStats,
+    ) -> _Slots:
+        """Once the queue is empty, step only as many rows as are still running (rounded up to a size of
+        :meth:`_narrow_sizes`): rows at slots past that size move down into idle slots first. A decode step's cost
+        grows with its rows whether they run or idle (issue 13: 10 ms at 256 rows without attention), and the drain
+        of a long-tailed workload is thousands of steps with a few rows left. Moving a row moves only its slot's
+        bookkeeping: its KV stays in its pages, and the block-table row follows it."""
+        running = sum(a is not None for a in active)
+        k = next(size for size in self._narrow_sizes(st.rows) if size >= running)
+        if k == st.rows:
+            return st
+        movers = [s for s in range(k, st.rows) if active[s] is not None]
+        if movers:
+            holes = [s for s in range(k) if active[s] is None][: len(movers)]
+            for src, dst in zip(movers, holes, strict=True):
+                active[dst], active[src] = active[src], None
+                owned[dst], owned[src] = owned[src], []
+                pos[dst], pos[src] = pos[src], 0
+                admitted_at[dst] = admitted_at[src]
+                table[dst] = table[src]
+                table[src].zero_()
+            src_i = self.torch.tensor(movers, device=self.device)
+            dst_i = self.torch.tensor(holes, device=self.device)
+            for t in (st.tok, st.gen, st.seed):
+                t[dst_i] = t[src_i]
+            stats.moved_rows += len(movers)
+        view = st.narrow.get(k)
+        if view is None:
+            view = _Slots(
+                rows=k,
+                greedy=st.greedy,
+                tok=st.tok[:k],
+                pos=st.pos[:k],
+                gen=st.gen[:k],
+                seed=st.seed[:k],
+                table=st.table[:k],
+                lengths=st.lengths[:k],
+                out=st.out[:k],
+                widx=st.widx,
+                temperature=st.temperature,
+                top_p=st.top_p,
+                attention=self._paged_attention(k),
+            )
+            st.narrow[k] = view
+        return view
 
     # -- token choice -----------------------------------------------------------------------------------------
     def _pick(self, logits: Any, seed: Any, counter: Any, greedy: bool, temperature: Any, top_p: Any) -> Any:
@@ -345,9 +428,10 @@ class ContinuousDecoder(LeanDecoder):
                 stats.admit_host_s += time.perf_counter() - t_admit - (stats.prefill_s - prefill_before)
                 if not pending and not stats.drained_s:
                     stats.mark_drain(time.perf_counter() - start, sum(len(r.tokens) for r in reqs))
-                running = [(s, a) for s, a in enumerate(active) if a is not None]
-                if not running:
+                if not any(a is not None for a in active):
                     continue
+                view = st if pending else self._narrow(st, active, owned, pos, admitted_at, table, stats)
+                running = [(s, a) for s, a in enumerate(active) if a is not None]
                 busy = [s for s, _ in running]
                 window = _WINDOW if pending else _DRAIN_WINDOW
                 left = max(a.limit - len(a.tokens) for _, a in running)
@@ -365,10 +449,11 @@ class ContinuousDecoder(LeanDecoder):
                 st.pos.copy_(torch.tensor(pos, dtype=torch.long))
                 st.widx.zero_()
                 for _ in range(window):
-                    self._run_decode(st)
-                got = st.out[:, :window].tolist()  # the one sync of the window
+                    self._run_decode(view)
+                got = view.out[:, :window].tolist()  # the one sync of the window
                 stats.decode_s += time.perf_counter() - t0
                 stats.steps += window
+                stats.row_steps += window * view.rows
                 stats.windows += 1
                 for s in busy:
                     req = active[s]
@@ -515,13 +600,19 @@ class ContinuousDecoder(LeanDecoder):
                 bounds.append((a, a + len(r.prompt)))
                 a += len(r.prompt)
             cos, sin = self._cos[positions][None, None], self._sin[positions][None, None]
+            cu = torch.tensor([0] + [b for _, b in bounds], device=dev, dtype=torch.int32)
+            longest = max(b - a for a, b in bounds)
             x = self.embed(ids)[None]
             for li, layer in enumerate(self.layers):
                 q, k, v = self._qkv(layer, layer.input_layernorm(x), cos, sin)
-                self._k_pool[li][pages, :, offs] = k[0].transpose(0, 1)
-                self._v_pool[li][pages, :, offs] = v[0].transpose(0, 1)
-                o = torch.cat([self._prompt_attention(q, k, v, a, b) for a, b in bounds], dim=2)
-                x = x + layer.self_attn.o_proj(o.transpose(1, 2).reshape(1, size, -1))
+                kt, vt = k[0].transpose(0, 1), v[0].transpose(0, 1)
+                self._k_pool[li][pages, :, offs] = kt
+                self._v_pool[li][pages, :, offs] = vt
+                o = self._packed_attention(q, kt, vt, cu, longest) if self._varlen is not None else None
+                if o is None:
+                    o = torch.cat([self._prompt_attention(q, k, v, a, b) for a, b in bounds], dim=2)
+                    o = o.transpose(1, 2).reshape(1, size, -1)
+                x = x + layer.self_attn.o_proj(o)
                 x = self._mlp_block(layer, x)
             last = torch.tensor([b - 1 for _, b in bounds], device=dev)
             logits = self.lm_head(self.norm(x[0, last])).float()
@@ -531,6 +622,20 @@ class ContinuousDecoder(LeanDecoder):
             if item is not None:
                 chunk, size = [item], len(item[1].prompt)
         return out
+
+    def _packed_attention(self, q: Any, kt: Any, vt: Any, cu: Any, longest: int) -> Any | None:
+        """The pack's attention in one varlen call, (1, T, heads x d); ``None`` (and per-prompt from then on) if
+        this build's flash kernel refuses it, e.g. a GPU it was not compiled for."""
+        try:
+            o = self._varlen(q[0].transpose(0, 1).contiguous(), kt.contiguous(), vt.contiguous(), cu, longest,
+                             self.scaling)  # fmt: skip
+        except RuntimeError as exc:
+            import warnings
+
+            warnings.warn(f"varlen prefill attention failed ({exc}); using SDPA per prompt", stacklevel=2)
+            self._varlen = None
+            return None
+        return o.reshape(1, q.shape[2], -1)
 
     def _prompt_attention(self, q: Any, k: Any, v: Any, a: int, b: int) -> Any:
         """Causal attention of the prompt at packed tokens ``a:b``, its length padded to ``prefill_bucket``."""

@@ -158,3 +158,91 @@ def test_drain_steps_only_the_running_rows_and_changes_no_token() -> None:
     assert dec._slots is not None and dec._slots.narrow and max(dec._slots.narrow) < 8
     alone = [dec.run([prompts[i]], [limits[i]], [i], [], greedy=False)[0] for i in (1, 4, 9)]
     assert [sampled[i] for i in (1, 4, 9)] == alone
+
+
+def test_thinking_budget_closed_in_the_loop_equals_two_phase_generate() -> None:
+    """ThinkLimit: at the budget a row without the marker is cut to exactly `budget` tokens, the marker's tokens go in
+    as inputs (its KV is kept: nothing is prefilled again), and the answer that follows is what `generate` writes
+    from prompt + thinking + marker; a row whose thinking closed by itself is untouched."""
+    from rrm_eval.models._continuous import ThinkLimit
+
+    model = tiny("qwen2")
+    dec = ContinuousDecoder(model, use_graphs=False)
+    prompts = prompt_ids(7, seed=17)
+    plain = [reference(model, p, 40, []) for p in prompts]
+    budget, close = 9, (5, 6, 7)
+    # row 0 "closes by itself": its marker is a token it writes within the budget
+    marker_of_row0 = plain[0][4]
+    think = ThinkLimit(budget, close, lambda toks: marker_of_row0 in toks)
+    limits = [40, 40, 30, 12, 11, 40, 40]  # 12 = budget + marker: no room for an answer; 11: cut inside the marker
+    got = dec.run(prompts, limits, list(range(7)), [], greedy=True, slots=3, think=think)
+    for i, (p, lim, g) in enumerate(zip(prompts, limits, got, strict=True)):
+        if marker_of_row0 in plain[i][:budget]:
+            assert g == plain[i][:lim] and not dec.last_budget_cut[i]
+            continue
+        head = plain[i][:budget] + list(close)
+        answer = reference(model, p + head, max(0, lim - len(head)), []) if lim > len(head) else []
+        assert g == (head + answer)[:lim], i
+        assert dec.last_budget_cut[i]
+    assert not dec.last_budget_cut[0] and got[0] == plain[0]
+    # sampled: the same tokens alone as in a batch, with the forcing in between
+    kw = dict(greedy=False, temperature=0.9, top_p=0.95, think=think)
+    together = dec.run(prompts, [40] * 7, list(range(7)), [], slots=4, **kw)
+    cuts = dec.last_budget_cut
+    assert sum(cuts) >= 3 and all(
+        t[budget : budget + 3] == list(close) for t, c in zip(together, cuts, strict=True) if c
+    )
+    alone = [dec.run([prompts[i]], [40], [i], [], slots=1, **kw)[0] for i in (2, 5)]
+    assert [together[2], together[5]] == alone
+
+
+def plain_word_tokenizer():
+    """Words w2..w{VOCAB-1} and special tokens no word starts with (the fast-path tests' tokenizer has pad t0 and
+    EOS t1, which transformers matches inside words such as t134, so its text does not round-trip)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    vocab = {"<pad>": 0, "<eos>": 1, **{f"w{i}": i for i in range(2, VOCAB)}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", unk_token="<pad>", eos_token="<eos>"
+    )
+
+
+def test_driver_closes_a_thinking_budget_in_the_loop_like_two_phase_generation(monkeypatch) -> None:
+    """The transformers fast path budgets thinking inside its decode loop (`generate_think_budget`): one pass, no
+    second prefill, and greedy tokens identical to two-phase generation (phase 2 from prompt + thinking + marker);
+    records keep thinking tokens = the budget and budget_cut."""
+    from rrm_eval.models import Model
+    from rrm_eval.protocols._modes import ThinkBudget
+    from rrm_eval.protocols._reasoning import think_with_budget
+
+    # float64: prefill (two-phase's phase 2) and decode steps (the loop) then agree beyond the random model's near-ties
+    model, tok = tiny("qwen2").double(), plain_word_tokenizer()
+    marker = f"w{VOCAB - 1}"
+    g = torch.Generator().manual_seed(8)
+    reqs = [
+        # a trailing space: two-phase's phase 2 appends the thinking text to the prompt text
+        GenerateRequest("".join(f"w{t} " for t in torch.randint(2, VOCAB - 1, (n,), generator=g).tolist()), key=f"r{i}")
+        for i, n in enumerate([7, 25, 12])
+    ]
+    params = SamplingParams(max_new_tokens=30, temperature=0.0)
+    budget = ThinkBudget(6, 8)
+    loop = Model(TransformersDriver.from_model(model, tok, fast_path="on", batch_size=2))
+    two = Model(TransformersDriver.from_model(model, tok, fast_path="on", batch_size=2, think_in_loop=False))
+    assert loop.driver.supports_think_budget(marker) and not two.driver.supports_think_budget(marker)
+    assert not TransformersDriver.from_model(model, tok, fast_path="off").supports_think_budget(marker)
+    expected = think_with_budget(two, reqs, params, budget, marker)
+
+    def no_second_call(*args, **kwargs):
+        raise AssertionError("the in-loop budget needs no generate call")
+
+    monkeypatch.setattr(loop.driver, "generate", no_second_call)
+    got = think_with_budget(loop, reqs, params, budget, marker)
+    for e, b in zip(expected, got, strict=True):
+        assert b[0].budget_cut and e[0].budget_cut and b[0].thinking_tokens == 6 == e[0].thinking_tokens
+        ids, ref = (tok.encode(x[0].completion.text, add_special_tokens=False) for x in (b, e))
+        assert ids[6] == VOCAB - 1 == ref[6]
+        # two-phase stops its verdict at 8 tokens; in the loop the answer may run on to max_new_tokens
+        assert len(ref) == 15 and len(ids) == 30
+        assert ids[:15] == ref, (ids, ref)

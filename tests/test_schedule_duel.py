@@ -12,7 +12,7 @@ from test_schedules_budget import make_set, play
 from rrm_eval import TournamentRunConfig, run_tournament_eval
 from rrm_eval._errors import RRMError
 from rrm_eval.protocols import SCHEDULES, TournamentConfig
-from rrm_eval.protocols._tournament import answer_groups_of, duel_posterior, replay_pick
+from rrm_eval.protocols._tournament import answer_groups_of, duel_next_pair, duel_posterior, replay_pick
 from rrm_eval.tasks import CandidateSet
 
 MATH8 = Path(__file__).parent / "fixtures" / "candidates" / "math8.jsonl"
@@ -122,6 +122,30 @@ def test_accurate_judge_beats_the_majority_on_a_hard_problem():
         _, _, pick = play(cs, TournamentConfig("answer-duel", budget=14), accurate(cs, 0.9, i))
         wins += pick in {"c5", "c6", "c7"}
     assert wins >= 24
+
+
+def test_lookahead_plays_a_small_group_that_only_a_run_of_games_can_lift():
+    # 1 right answer behind 5 wrong: one win cannot overturn a 5 ** 1.5 : 1 prior, so a one-step rule never plays it;
+    # the lookahead sees that a few straight wins can
+    pair = make_set(["7"] * 5 + ["42"], "lone")
+    groups = answer_groups_of(pair, 0)
+    big, lone = sorted(groups, key=lambda g: -g.size)
+    assert duel_next_pair(groups, [], 1.5, "size", 7, [big.rep, lone.rep]) == lone.rep
+    assert duel_next_pair(groups, [], 1.5, "size", 1, [big.rep, lone.rep]) is None  # one game could never lift it
+    cs = make_set(["7"] * 5 + ["42"] + ["9"] * 2, "lone3")  # with a third group the cap is shared
+    games, _, pick = play(cs, TournamentConfig("answer-duel", budget=7), accurate(cs, 1.0))
+    assert pick == "c5" and len(games) <= 7
+
+
+def test_stops_when_no_game_the_cap_allows_can_change_the_pick():
+    # 7 against 1 with one call left: a single win of the lone answer cannot overturn 7 ** 1.5 : 1, so no call is made
+    cs = make_set(["42"] * 7 + ["7"], "tight")
+    cfg = TournamentConfig("answer-duel", budget=1, confidence=0.999)
+    games, _, pick = play(cs, cfg, accurate(cs, 1.0))
+    assert games == [] and pick != "c7"
+    assert SCHEDULES.get("answer-duel").calls_for(cs, cfg) == 0 == SCHEDULES.get("answer-duel").most_for(cs, cfg)
+    roomy = TournamentConfig("answer-duel", budget=8, confidence=0.999)
+    assert SCHEDULES.get("answer-duel").most_for(cs, roomy) == 8
 
 
 # -- options ---------------------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ until the queue drains.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +155,19 @@ def fold_seed(seed: int) -> int:
     return (seed ^ (seed >> 32)) & _MASK32
 
 
+@dataclass(frozen=True)
+class ThinkLimit:
+    """A thinking budget closed inside the loop (the KV of prompt + thinking is kept, nothing is prefilled
+    again): when a row has made ``budget`` tokens and ``closes(tokens)`` finds no end-of-thinking marker in them,
+    the row is cut back to exactly ``budget`` tokens, the marker's token ids ``close`` are fed in as its next
+    inputs, and it goes on to its answer within its own limit. A row that closed its thinking by itself goes on
+    untouched."""
+
+    budget: int
+    close: tuple[int, ...]
+    closes: Callable[[list[int]], bool]
+
+
 @dataclass
 class _Request:
     index: int
@@ -161,6 +175,14 @@ class _Request:
     limit: int
     seed: int
     tokens: list[int] = field(default_factory=list)
+    # thinking budget state (ThinkLimit): closed by itself; forced inputs still to feed; outputs to drop meanwhile
+    closed: bool = False
+    inputs: list[int] = field(default_factory=list)
+    skip: int = 0
+    budget_cut: bool = False
+
+    def restart(self) -> None:
+        self.tokens, self.closed, self.inputs, self.skip, self.budget_cut = [], False, [], 0, False
 
 
 class ContinuousDecoder(LeanDecoder):
@@ -204,6 +226,7 @@ class ContinuousDecoder(LeanDecoder):
         self._slots: _Slots | None = None
         self._cpool: Any = None
         self.last_stats = ContinuousStats()
+        self.last_budget_cut: list[bool] = []
 
     # -- memory -----------------------------------------------------------------------------------------------
     def release(self) -> None:
@@ -384,9 +407,11 @@ class ContinuousDecoder(LeanDecoder):
         temperature: float = 1.0,
         top_p: float = 1.0,
         slots: int = 64,
+        think: ThinkLimit | None = None,
     ) -> list[list[int]]:
         """New tokens of each prompt: at most ``limits[i]`` of them, cut after the first EOS. ``seeds[i]`` seeds
-        request ``i``'s sampling (ignored when greedy). ``slots`` rows decode at a time."""
+        request ``i``'s sampling (ignored when greedy). ``slots`` rows decode at a time. ``think``: a thinking
+        budget closed in the loop (:class:`ThinkLimit`); which rows it cut is in ``last_budget_cut``."""
         torch = self.torch
         if not (len(prompts) == len(limits) == len(seeds)):
             raise ValueError("prompts, limits and seeds differ in length")
@@ -424,7 +449,9 @@ class ContinuousDecoder(LeanDecoder):
                 tick += 1
                 t_admit = time.perf_counter()
                 prefill_before = stats.prefill_s
-                self._admit(st, pending, active, owned, pos, admitted_at, free, table, eos, greedy, stats, tick)
+                self._admit(
+                    st, pending, active, owned, pos, admitted_at, free, table, eos, greedy, stats, tick, think=think
+                )
                 stats.admit_host_s += time.perf_counter() - t_admit - (stats.prefill_s - prefill_before)
                 if not pending and not stats.drained_s:
                     stats.mark_drain(time.perf_counter() - start, sum(len(r.tokens) for r in reqs))
@@ -434,7 +461,7 @@ class ContinuousDecoder(LeanDecoder):
                 running = [(s, a) for s, a in enumerate(active) if a is not None]
                 busy = [s for s, _ in running]
                 window = _WINDOW if pending else _DRAIN_WINDOW
-                left = max(a.limit - len(a.tokens) for _, a in running)
+                left = max(a.limit - len(a.tokens) + a.skip for _, a in running)
                 window = max(1, min(window, left))
                 t_reserve = time.perf_counter()
                 busy = self._reserve(busy, window, active, owned, pos, admitted_at, free, table, pending, stats)
@@ -449,6 +476,7 @@ class ContinuousDecoder(LeanDecoder):
                 st.pos.copy_(torch.tensor(pos, dtype=torch.long))
                 st.widx.zero_()
                 for _ in range(window):
+                    self._feed_forced(st, busy, active)
                     self._run_decode(view)
                 got = view.out[:, :window].tolist()  # the one sync of the window
                 stats.decode_s += time.perf_counter() - t0
@@ -458,16 +486,57 @@ class ContinuousDecoder(LeanDecoder):
                 for s in busy:
                     req = active[s]
                     assert req is not None
+                    forced = False
                     for t in got[s]:
+                        if req.skip:  # an output of a forced input: the next input is forced too
+                            req.skip -= 1
+                            continue
                         req.tokens.append(t)
                         stats.decode_tokens += 1
                         if t in eos or len(req.tokens) >= req.limit:
                             self._retire(s, active, owned, free, table)
                             break
-                    pos[s] += window
+                        if think is not None and self._think_cut(st, s, req, think, pos):
+                            forced = True
+                            if len(req.tokens) >= req.limit:
+                                del req.tokens[req.limit :]
+                                self._retire(s, active, owned, free, table)
+                            break
+                    if not forced:
+                        pos[s] += window
+        self.last_budget_cut = [r.budget_cut for r in reqs]
         stats.useful_tokens = sum(len(r.tokens) for r in reqs)
         stats.run_s = time.perf_counter() - start
         return [r.tokens for r in reqs]
+
+    def _think_cut(self, st: _Slots, s: int, req: _Request, think: ThinkLimit, pos: list[int]) -> bool:
+        """At the row's ``think.budget``-th token: whether its thinking is cut there (no marker in the tokens so
+        far), in which case the marker's tokens are appended and queued as forced inputs, and the row's position
+        and sampling counter go back to the cut, so the tokens after it (made in the same window) are overwritten."""
+        if req.closed or req.budget_cut or len(req.tokens) != think.budget:
+            return False
+        if think.closes(req.tokens):
+            req.closed = True
+            return False
+        req.budget_cut = True
+        req.inputs = [req.tokens[-1], *think.close]  # the last thinking token was not cached yet
+        req.skip = len(think.close)  # outputs after the last thinking token and all but the last marker token
+        req.tokens.extend(think.close)
+        pos[s] = len(req.prompt) + think.budget - 1
+        st.gen[s] = think.budget  # the output index the first forced input's step makes (dropped, then the answer)
+        return True
+
+    def _feed_forced(self, st: _Slots, busy: list[int], active: list[_Request | None]) -> None:
+        """Before a step: rows with forced inputs left take the next one as their input token."""
+        rows, values = [], []
+        for s in busy:
+            req = active[s]
+            if req is not None and req.inputs:
+                rows.append(s)
+                values.append(req.inputs.pop(0))
+        if rows:
+            torch = self.torch
+            st.tok[torch.tensor(rows, device=self.device)] = torch.tensor(values, device=self.device)
 
     def _retire(
         self, s: int, active: list[_Request | None], owned: list[list[int]], free: list[int], table: Any
@@ -498,7 +567,7 @@ class ContinuousDecoder(LeanDecoder):
             victim = max(busy, key=lambda s: (admitted_at[s], s))
             req = active[victim]
             assert req is not None
-            req.tokens = []  # it restarts from its prompt and makes the same tokens again
+            req.restart()  # it restarts from its prompt and makes the same tokens again
             pending.append(req)
             stats.preemptions += 1
             self._retire(victim, active, owned, free, table)
@@ -525,6 +594,7 @@ class ContinuousDecoder(LeanDecoder):
         greedy: bool,
         stats: ContinuousStats,
         tick: int,
+        think: ThinkLimit | None = None,
     ) -> None:
         """Fill idle slots from the queue while pages last (one page of headroom per running row), prefill the
         newcomers, and retire those whose first token already ends them."""
@@ -574,6 +644,11 @@ class ContinuousDecoder(LeanDecoder):
             st.tok[idx] = torch.tensor(firsts, device=self.device)
             st.gen[idx] = 1
             st.seed[idx] = torch.tensor([r.seed for _, r in batch], device=self.device)
+            if think is not None:
+                for s, req in batch:
+                    if active[s] is req and self._think_cut(st, s, req, think, pos) and len(req.tokens) >= req.limit:
+                        del req.tokens[req.limit :]
+                        self._retire(s, active, owned, free, table)
 
     def _prefill_packed(
         self, st: _Slots, batch: list[tuple[int, _Request]], owned: list[list[int]], greedy: bool

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rrm_eval._errors import RRMError, require
 from rrm_eval._seeding import stable_seed, text_hash
@@ -22,6 +22,9 @@ from rrm_eval.models._types import (
     ScoreRequest,
     ScoreResult,
 )
+
+if TYPE_CHECKING:
+    from rrm_eval.models._continuous import ThinkLimit
 
 
 class TransformersDriver(TokenizerDriver):
@@ -52,6 +55,9 @@ class TransformersDriver(TokenizerDriver):
         "cuda_graphs": Option("bool", "replay fast-path decode steps from CUDA graphs", True),
         "prefill_tokens": Option("int", "token budget of one fast-path prefill forward", 16384, low=1),
         "score_tokens": Option("int", "token budget of one fast-path scoring forward", 32768, low=1),
+        "think_in_loop": Option(
+            "bool", "fast path: close a --think-budget inside the decode loop, keeping the KV (false: two-phase)", True
+        ),
     }  # fmt: skip
 
     def __init__(self, target: str, **options: Any) -> None:
@@ -154,6 +160,36 @@ class TransformersDriver(TokenizerDriver):
             prefill_tokens=int(self.opt("prefill_tokens")),
         )
 
+    # -- engine-side thinking budgets -------------------------------------------------------------------------
+    def supports_think_budget(self, marker: str) -> bool:
+        """On the fast path (continuous batching), a thinking budget is closed inside the decode loop: the row
+        keeps its KV and takes the marker's tokens as inputs, instead of a second call that prefills prompt +
+        thinking again (``think_in_loop=false`` keeps two-phase generation)."""
+        return self._lean is not None and bool(marker) and bool(self.opt("think_in_loop"))
+
+    def generate_think_budget(
+        self, requests: list[GenerateRequest], params: SamplingParams, budget: int, marker: str
+    ) -> list[list[Completion]]:
+        """One pass of the continuous loop: a sample that has written ``budget`` tokens without ``marker`` is cut
+        there, ``marker``'s tokens are fed in (the marker alone, as vLLM's own budget does), and it goes on to its
+        verdict within ``params.max_new_tokens``; one that closed its thinking by itself is left alone."""
+        if not self.supports_think_budget(marker):
+            raise RRMError(
+                f"transformers:{self.target}: no in-loop thinking budget without the fast path",
+                hint="use --model-opt fast_path=on (CUDA; llama-family models), or let the judge modes run two-phase",
+            )
+        from rrm_eval.models._continuous import ThinkLimit
+
+        tok = self.tokenizer
+
+        def closes(tokens: list[int]) -> bool:
+            return marker in tok.decode(tokens, skip_special_tokens=False)
+
+        think = ThinkLimit(budget, tuple(tok.encode(marker, add_special_tokens=False)), closes)
+        encoded = [self._encode(r.prompt) for r in requests]
+        order = sorted(range(len(requests)), key=lambda i: len(encoded[i]))
+        return self._generate_lean(encoded, requests, order, [None] * len(requests), params, think)
+
     # -- generation -------------------------------------------------------------------------------------------
     def generate(self, requests: list[GenerateRequest], params: SamplingParams) -> list[list[Completion]]:
         # The wrapper has screened empty and over-long prompts already.
@@ -177,6 +213,7 @@ class TransformersDriver(TokenizerDriver):
         order: list[int],
         results: list[list[Completion] | None],
         params: SamplingParams,
+        think: ThinkLimit | None = None,
     ) -> list[list[Completion]]:
         """All requests through the continuous-batching loop, ``batch_size`` rows at a time (issue 13). Each
         sample has its own seed from its request's content, so what it samples does not depend on which requests
@@ -198,6 +235,7 @@ class TransformersDriver(TokenizerDriver):
             params.temperature,
             params.top_p,
             slots=self.batch_size,
+            think=think,
         )
         for r, i in enumerate(order):
             group = new[r * n : (r + 1) * n]

@@ -255,7 +255,9 @@ def _joined_text(first: Completion, text: str, used: int, second: Completion) ->
 
 def _native(model: Model, comp: Completion, budget: int, marker: str) -> Budgeted:
     """An engine-budgeted completion: the thinking is what precedes the marker; the engine forced the marker when
-    the thinking reached the budget."""
+    the thinking reached the budget. ``budget_cut`` is "the thinking used the whole budget", as on the two-phase
+    path (whose phase 1 stops at N tokens before a marker at N + 1 could be written), so a judge that closes by
+    itself at exactly N tokens counts as cut on every path: no engine can tell it from one the budget stopped."""
     if comp.error or comp.finish_reason not in ("stop", "length"):
         return Budgeted(comp, 0, False)
     at = comp.text.find(marker)

@@ -565,8 +565,12 @@ def _with_budget(cfg: TournamentConfig, budget: int) -> TournamentConfig:
 # -- answer duel: Bayesian duels between answer groups, stopping per problem once confident ------------------------
 #: Judge accuracies the duel averages over (a uniform prior), because the judge's accuracy is not known to the schedule:
 #: a problem whose games agree with each other is read as judged by a strong judge, one whose games disagree as by a
-#: weak one, and the group-size prior then counts for more.
-DUEL_ACCURACIES = (0.55, 0.65, 0.75, 0.85, 0.95)
+#: weak one, and the group-size prior then counts for more. (Tuned with the lookahead below on
+#: bench/bench_tournament.py: a grid reaching down to 0.55 lets coin-like games between two wrong groups pass for a
+#: weak judge's verdicts for too long.)
+DUEL_ACCURACIES = (0.6, 0.75, 0.9, 0.97)
+#: Numbers of further games the lookahead considers for a pairing: every count up to 8, then sparser.
+DUEL_HORIZONS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
 #: Default stopping confidence and size exponent of ``answer-duel`` (tuned on bench/bench_tournament.py; see docs).
 DUEL_CONFIDENCE = 0.97
 DUEL_SIZE_POWER = 1.5
@@ -598,6 +602,55 @@ def duel_posterior(
     return {r: v / norm for r, v in weights.items()}
 
 
+def duel_next_pair(
+    groups: Sequence[AnswerGroup],
+    results: Sequence[tuple[str, str]],
+    size_power: float,
+    prior: str,
+    left: int,
+    order: Sequence[str],
+) -> str | None:
+    """The group the leader (``order[0]``) should play next, or ``None`` when no games within ``left`` calls can
+    change which group is picked. A lookahead (knowledge gradient over several steps): for each other group and
+    each number m of further games against the leader (:data:`DUEL_HORIZONS` up to ``left``), the chance that the
+    pick is right after those m games, over every way they can end (exact, under the posterior of
+    :func:`duel_posterior`, jointly over group and judge accuracy), less the chance now, per game; the best pairing
+    plays one game and the question is asked again. Why not play the runner-up: a small correct group behind a big
+    wrong one gains nothing from one game (one win cannot overturn the prior), so a one-step rule never plays it,
+    while m games can; and groups the posterior cannot overturn within the budget get no calls at all."""
+    import numpy as np
+
+    reps = [g.rep for g in groups]
+    index = {r: i for i, r in enumerate(reps)}
+    grid = np.array(DUEL_ACCURACIES)
+    log_p, log_q = np.log(grid), np.log1p(-grid)
+    logw = np.zeros((len(groups), len(grid)))
+    if prior != "none":
+        logw += size_power * np.log([g.size for g in groups])[:, None]
+    for winner, loser in results:
+        w, lo = index[winner], index[loser]
+        logw += math.log(0.5)
+        logw[w] += log_p - math.log(0.5)
+        logw[lo] += log_q - math.log(0.5)
+    joint = np.exp(logw - logw.max())
+    joint /= joint.sum()
+    now = float(joint.sum(axis=1).max())
+    leader = index[order[0]]
+    best, best_rep = 1e-9, None
+    for rep in order[1:]:
+        c = index[rep]
+        for m in [h for h in DUEL_HORIZONS if h <= left]:
+            wins = np.arange(m + 1)  # of the challenger
+            ways = np.array([math.comb(m, int(k)) for k in wins], dtype=float)
+            lik = np.broadcast_to(ways * 0.5**m, (len(groups), len(grid), m + 1)).copy()
+            lik[c] = ways * np.exp(np.outer(log_p, wins) + np.outer(log_q, m - wins))
+            lik[leader] = ways * np.exp(np.outer(log_q, wins) + np.outer(log_p, m - wins))
+            gain = (float(np.einsum("gj,gjw->gw", joint, lik).max(axis=0).sum()) - now) / m
+            if gain > best:
+                best, best_rep = gain, rep
+    return best_rep
+
+
 def _duel_member(group: AnswerGroup, k: int) -> str:
     """The member of ``group`` that plays its k-th game: the representative first, then the others in turn, so
     repeated games are new texts (a deterministic judge would only replay a repeated pair)."""
@@ -608,10 +661,11 @@ def _duel_member(group: AnswerGroup, k: int) -> str:
 
 def answer_duel(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Generator[Any, Any, str]:
     """Duels between answer groups until one is probably right: each round the group with the highest posterior
-    (:func:`duel_posterior`) plays one game against a challenger (:func:`_duel_challenger`), until the leader's
-    posterior reaches ``confidence`` or the per-problem cap (``budget``, default 2 (N - 1)) is spent; returns the
-    leader's representative. One distinct answer costs no call, a lopsided prior few, a contested problem up to the
-    cap — the mean stays low because most problems are easy. Each round is one match of one game; its decision (the
+    (:func:`duel_posterior`) plays one game against the challenger the lookahead picks (:func:`duel_next_pair`),
+    until the leader's posterior reaches ``confidence``, the per-problem cap (``budget``, default 2 (N - 1)) is
+    spent, or no games the cap still allows could change the pick; returns the leader's representative. One
+    distinct answer costs no call, a lopsided prior few, a contested problem up to the cap — the mean stays low
+    because most problems are easy. Each round is one match of one game; its decision (the
     one of the two with the higher posterior after it) is journaled."""
     groups = answer_groups_of(cs, cfg.seed)
     by_rep = {g.rep: g for g in groups}
@@ -624,15 +678,16 @@ def answer_duel(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Gen
     turns = dict.fromkeys(by_rep, 0)  # games so far of each group (whose member plays next)
 
     def ranked(post: Mapping[str, float]) -> list[str]:
-        return sorted(post, key=lambda r: (-post[r], stable_hash("duel", cfg.seed, cs.id, r)))
+        return _duel_ranked(post, cs, cfg)
 
     post = duel_posterior(groups, results, power, cfg.prior)
     spent, rnd = 0, 1
     while len(groups) > 1 and spent < cap and max(post.values()) < confidence:
         order = ranked(post)
+        challenger = duel_next_pair(groups, results, power, cfg.prior, cap - spent, order)
+        if challenger is None:
+            break
         leader = order[0]
-        met = {r: played.get(frozenset((leader, r)), 0) for r in order[1:]}
-        challenger = _duel_challenger(order[1:], post, met, stable_rng("duel-challenger", cfg.seed, cs.id, rnd))
         a, b = sorted((leader, challenger), key=pos.__getitem__)  # the match in candidate order
         pair = frozenset((a, b))
         k = played.get(pair, 0)
@@ -659,15 +714,9 @@ def answer_duel(cs: CandidateSet, cfg: TournamentConfig, log: AdvanceLog) -> Gen
     return ranked(post)[0]
 
 
-def _duel_challenger(others: Sequence[str], post: Mapping[str, float], met: Mapping[str, int], rng: Any) -> str:
-    """The group the leader plays next, drawn from the other groups (seeded) with weight posterior / (1 + games
-    already played against the leader): top-two sampling of dueling bandits with a count discount. Always taking
-    the runner-up lets two large wrong groups trade coin-flip games, which a weak judge explains well, while a small
-    correct group never plays; the discount hands a turn to groups the leader has not met yet."""
-    if len(others) == 1:
-        return others[0]
-    weights = [post[r] / (1 + met[r]) for r in others]
-    return str(rng.choices(list(others), weights)[0]) if sum(weights) > 0 else others[0]
+def _duel_ranked(post: Mapping[str, float], cs: CandidateSet, cfg: TournamentConfig) -> list[str]:
+    """Groups by posterior, ties broken by a seeded hash (never by candidate order)."""
+    return sorted(post, key=lambda r: (-post[r], stable_hash("duel", cfg.seed, cs.id, r)))
 
 
 def _duel_cap(cs: CandidateSet, cfg: TournamentConfig) -> int:
@@ -678,7 +727,10 @@ def _duel_prior_decides(cs: CandidateSet, cfg: TournamentConfig) -> bool:
     groups = answer_groups_of(cs, cfg.seed)
     power = cfg.size_power if cfg.size_power is not None else DUEL_SIZE_POWER
     confidence = cfg.confidence if cfg.confidence is not None else DUEL_CONFIDENCE
-    return len(groups) < 2 or max(duel_posterior(groups, [], power, cfg.prior).values()) >= confidence
+    post = duel_posterior(groups, [], power, cfg.prior)
+    if len(groups) < 2 or max(post.values()) >= confidence:
+        return True
+    return duel_next_pair(groups, [], power, cfg.prior, _duel_cap(cs, cfg), _duel_ranked(post, cs, cfg)) is None
 
 
 def _duel_calls(cs: CandidateSet, cfg: TournamentConfig) -> int:
@@ -815,7 +867,7 @@ for _s in (
     ),
     Schedule(
         "answer-duel", answer_duel, (1,), _duel_expected, "champion", ("budget", "prior", "confidence", "size_power"),
-        True, "Bayesian top-two duels between answer groups, stopping per problem once confident",
+        True, "Bayesian duels between answer groups (lookahead challenger), stopping per problem once confident",
         _duel_calls, _duel_most, True,
     ),
 ):  # fmt: skip

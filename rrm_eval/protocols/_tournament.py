@@ -582,24 +582,29 @@ def duel_posterior(
     """P(group g holds the correct answer | sizes, games) for each group's representative, assuming one group is
     correct. Prior: proportional to size ** ``size_power`` (``prior="none"``: uniform). Games, ``results`` =
     (winner rep, loser rep): under "g is correct" a game g plays is won by g with probability p and any other game
-    is a coin; p is averaged over :data:`DUEL_ACCURACIES`."""
-    wins = {g.rep: 0 for g in groups}
-    losses = dict(wins)
-    for winner, loser in results:
-        wins[winner] += 1
-        losses[loser] += 1
-    total = len(results)
-    logs = {}
-    for g in groups:
-        w, lo = wins[g.rep], losses[g.rep]
-        terms = [w * math.log(p) + lo * math.log(1 - p) + (total - w - lo) * math.log(0.5) for p in DUEL_ACCURACIES]
-        top = max(terms)
-        evidence = top + math.log(sum(math.exp(t - top) for t in terms) / len(terms))
-        logs[g.rep] = evidence + (size_power * math.log(g.size) if prior != "none" else 0.0)
-    top = max(logs.values())
-    weights = {r: math.exp(v - top) for r, v in logs.items()}
-    norm = sum(weights.values())
-    return {r: v / norm for r, v in weights.items()}
+    is a coin; p is averaged over :data:`DUEL_ACCURACIES` (the marginal of :func:`_duel_joint`)."""
+    marginal = _duel_joint(groups, results, size_power, prior).sum(axis=1)
+    return {g.rep: float(v) for g, v in zip(groups, marginal, strict=True)}
+
+
+def _duel_joint(
+    groups: Sequence[AnswerGroup], results: Sequence[tuple[str, str]], size_power: float, prior: str
+) -> Any:
+    """The posterior jointly over (correct group, judge accuracy in :data:`DUEL_ACCURACIES`), a normalised
+    (groups, accuracies) array; the accuracies' prior is uniform."""
+    import numpy as np
+
+    index = {g.rep: i for i, g in enumerate(groups)}
+    grid = np.array(DUEL_ACCURACIES)
+    logw = np.zeros((len(groups), len(grid)))
+    if prior != "none":
+        logw += size_power * np.log([g.size for g in groups])[:, None]
+    for winner, loser in results:  # g won: p; g lost: 1 - p; g did not play: a coin
+        logw += math.log(0.5)
+        logw[index[winner]] += np.log(grid) - math.log(0.5)
+        logw[index[loser]] += np.log1p(-grid) - math.log(0.5)
+    joint = np.exp(logw - logw.max())
+    return joint / joint.sum()
 
 
 def duel_next_pair(
@@ -613,27 +618,17 @@ def duel_next_pair(
     """The group the leader (``order[0]``) should play next, or ``None`` when no games within ``left`` calls can
     change which group is picked. A lookahead (knowledge gradient over several steps): for each other group and
     each number m of further games against the leader (:data:`DUEL_HORIZONS` up to ``left``), the chance that the
-    pick is right after those m games, over every way they can end (exact, under the posterior of
-    :func:`duel_posterior`, jointly over group and judge accuracy), less the chance now, per game; the best pairing
-    plays one game and the question is asked again. Why not play the runner-up: a small correct group behind a big
-    wrong one gains nothing from one game (one win cannot overturn the prior), so a one-step rule never plays it,
-    while m games can; and groups the posterior cannot overturn within the budget get no calls at all."""
+    pick is right after those m games, over every way they can end (exact, under :func:`_duel_joint`), less the
+    chance now, per game; the best pairing plays one game and the question is asked again. Why not play the
+    runner-up: a small correct group behind a big wrong one gains nothing from one game (one win cannot overturn
+    the prior), so a one-step rule never plays it, while m games can; and groups the posterior cannot overturn
+    within the budget get no calls at all."""
     import numpy as np
 
-    reps = [g.rep for g in groups]
-    index = {r: i for i, r in enumerate(reps)}
+    index = {g.rep: i for i, g in enumerate(groups)}
     grid = np.array(DUEL_ACCURACIES)
     log_p, log_q = np.log(grid), np.log1p(-grid)
-    logw = np.zeros((len(groups), len(grid)))
-    if prior != "none":
-        logw += size_power * np.log([g.size for g in groups])[:, None]
-    for winner, loser in results:
-        w, lo = index[winner], index[loser]
-        logw += math.log(0.5)
-        logw[w] += log_p - math.log(0.5)
-        logw[lo] += log_q - math.log(0.5)
-    joint = np.exp(logw - logw.max())
-    joint /= joint.sum()
+    joint = _duel_joint(groups, results, size_power, prior)
     now = float(joint.sum(axis=1).max())
     leader = index[order[0]]
     best, best_rep = 1e-9, None

@@ -105,11 +105,10 @@ class SteadyDecoder(ContinuousDecoder):
 
     stop_at_drain = False
 
-    def _admit(self, st, pending, *args, **kw) -> None:  # type: ignore[no-untyped-def]
-        stats = args[-2]
-        if self.stop_at_drain and not pending and stats.drained_s:
+    def _admit(self, lp) -> None:  # type: ignore[no-untyped-def]
+        if self.stop_at_drain and not lp.pending and lp.stats.drained_s:
             raise _Drained
-        super()._admit(st, pending, *args, **kw)
+        super()._admit(lp)
 
 
 def _attention(dec: ContinuousDecoder, rows: int, splits: int) -> PagedAttention:

@@ -185,6 +185,26 @@ class _Request:
         self.tokens, self.closed, self.inputs, self.skip, self.budget_cut = [], False, [], 0, False
 
 
+@dataclass
+class _Loop:
+    """The host side of one :meth:`ContinuousDecoder.run`: per-slot bookkeeping (index = slot), the page pool's
+    free list, the queue, and what the call asked for. The helpers of the loop all read and update this one state."""
+
+    st: _Slots
+    active: list[_Request | None]  # the request in each slot, None when idle
+    owned: list[list[int]]  # each slot's pages, in order
+    pos: list[int]  # tokens each slot has cached
+    admitted_at: list[int]  # tick of each slot's admission (the youngest is preempted first)
+    table: Any  # (rows, pages per row) int32 block table on the host, copied to the device each window
+    free: list[int]  # pages not owned by any slot
+    pending: list[_Request]  # the queue, first come at the end
+    stats: ContinuousStats
+    eos: set[int]
+    greedy: bool
+    think: ThinkLimit | None
+    tick: int = 0
+
+
 class ContinuousDecoder(LeanDecoder):
     """:class:`LeanDecoder` (static generation and scoring) plus :meth:`run`, the continuous-batching loop."""
 
@@ -326,21 +346,13 @@ class ContinuousDecoder(LeanDecoder):
             sizes.append(max(quantum, -(-sizes[-1] // 2 // quantum) * quantum))
         return sorted(set(sizes))
 
-    def _narrow(
-        self,
-        st: _Slots,
-        active: list[_Request | None],
-        owned: list[list[int]],
-        pos: list[int],
-        admitted_at: list[int],
-        table: Any,
-        stats: ContinuousStats,
-    ) -> _Slots:
+    def _narrow(self, lp: _Loop) -> _Slots:
         """Once the queue is empty, step only as many rows as are still running (rounded up to a size of
         :meth:`_narrow_sizes`): rows at slots past that size move down into idle slots first. A decode step's cost
         grows with its rows whether they run or idle (issue 13: 10 ms at 256 rows without attention), and the drain
         of a long-tailed workload is thousands of steps with a few rows left. Moving a row moves only its slot's
         bookkeeping: its KV stays in its pages, and the block-table row follows it."""
+        st, active, owned, pos, table = lp.st, lp.active, lp.owned, lp.pos, lp.table
         running = sum(a is not None for a in active)
         k = next(size for size in self._narrow_sizes(st.rows) if size >= running)
         if k == st.rows:
@@ -352,14 +364,14 @@ class ContinuousDecoder(LeanDecoder):
                 active[dst], active[src] = active[src], None
                 owned[dst], owned[src] = owned[src], []
                 pos[dst], pos[src] = pos[src], 0
-                admitted_at[dst] = admitted_at[src]
+                lp.admitted_at[dst] = lp.admitted_at[src]
                 table[dst] = table[src]
                 table[src].zero_()
             src_i = self.torch.tensor(movers, device=self.device)
             dst_i = self.torch.tensor(holes, device=self.device)
             for t in (st.tok, st.gen, st.seed):
                 t[dst_i] = t[src_i]
-            stats.moved_rows += len(movers)
+            lp.stats.moved_rows += len(movers)
         view = st.narrow.get(k)
         if view is None:
             view = _Slots(
@@ -433,38 +445,42 @@ class ContinuousDecoder(LeanDecoder):
         st.top_p.fill_(top_p)
         stats = ContinuousStats(requests=len(reqs), slots=rows, kv_pages=pages)
         self.last_stats = stats
-        eos = set(eos_ids)
-        # Page 0 is scratch: idle slots point every table entry at it and write their throw-away K/V there.
-        free = list(range(pages - 1, 0, -1))
-        pending = list(reversed(reqs))  # pop() from the end == first come, first served
-        active: list[_Request | None] = [None] * rows
-        owned: list[list[int]] = [[] for _ in range(rows)]
-        pos = [0] * rows
-        admitted_at = [0] * rows
-        table = torch.zeros((rows, self.pages_per_row), dtype=torch.int32)
-        tick = 0
+        lp = _Loop(
+            st=st,
+            active=[None] * rows,
+            owned=[[] for _ in range(rows)],
+            pos=[0] * rows,
+            admitted_at=[0] * rows,
+            table=torch.zeros((rows, self.pages_per_row), dtype=torch.int32),
+            # Page 0 is scratch: idle slots point every table entry at it and write their throw-away K/V there.
+            free=list(range(pages - 1, 0, -1)),
+            pending=list(reversed(reqs)),  # pop() from the end == first come, first served
+            stats=stats,
+            eos=set(eos_ids),
+            greedy=greedy,
+            think=think,
+        )
+        active, pos = lp.active, lp.pos
         start = time.perf_counter()
         with torch.inference_mode():
-            while pending or any(a is not None for a in active):
-                tick += 1
+            while lp.pending or any(a is not None for a in active):
+                lp.tick += 1
                 t_admit = time.perf_counter()
                 prefill_before = stats.prefill_s
-                self._admit(
-                    st, pending, active, owned, pos, admitted_at, free, table, eos, greedy, stats, tick, think=think
-                )
+                self._admit(lp)
                 stats.admit_host_s += time.perf_counter() - t_admit - (stats.prefill_s - prefill_before)
-                if not pending and not stats.drained_s:
+                if not lp.pending and not stats.drained_s:
                     stats.mark_drain(time.perf_counter() - start, sum(len(r.tokens) for r in reqs))
                 if not any(a is not None for a in active):
                     continue
-                view = st if pending else self._narrow(st, active, owned, pos, admitted_at, table, stats)
+                view = st if lp.pending else self._narrow(lp)
                 running = [(s, a) for s, a in enumerate(active) if a is not None]
                 busy = [s for s, _ in running]
-                window = _WINDOW if pending else _DRAIN_WINDOW
+                window = _WINDOW if lp.pending else _DRAIN_WINDOW
                 left = max(a.limit - len(a.tokens) + a.skip for _, a in running)
                 window = max(1, min(window, left))
                 t_reserve = time.perf_counter()
-                busy = self._reserve(busy, window, active, owned, pos, admitted_at, free, table, pending, stats)
+                busy = self._reserve(lp, busy, window)
                 stats.reserve_s += time.perf_counter() - t_reserve
                 if not busy:
                     continue
@@ -472,11 +488,14 @@ class ContinuousDecoder(LeanDecoder):
                     if active[s] is None:
                         pos[s] = 0
                 t0 = time.perf_counter()
-                st.table.copy_(table)
+                st.table.copy_(lp.table)
                 st.pos.copy_(torch.tensor(pos, dtype=torch.long))
                 st.widx.zero_()
+                # rows whose next inputs are a thinking marker's tokens (none outside --think-budget runs)
+                forcing = [s for s in busy if (a := active[s]) is not None and a.inputs]
                 for _ in range(window):
-                    self._feed_forced(st, busy, active)
+                    if forcing:
+                        forcing = self._feed_forced(lp, forcing)
                     self._run_decode(view)
                 got = view.out[:, :window].tolist()  # the one sync of the window
                 stats.decode_s += time.perf_counter() - t0
@@ -493,14 +512,11 @@ class ContinuousDecoder(LeanDecoder):
                             continue
                         req.tokens.append(t)
                         stats.decode_tokens += 1
-                        if t in eos or len(req.tokens) >= req.limit:
-                            self._retire(s, active, owned, free, table)
+                        if t in lp.eos or len(req.tokens) >= req.limit:
+                            self._retire(lp, s)
                             break
-                        if think is not None and self._think_cut(st, s, req, think, pos):
+                        if self._think_cut(lp, s, req):
                             forced = True
-                            if len(req.tokens) >= req.limit:
-                                del req.tokens[req.limit :]
-                                self._retire(s, active, owned, free, table)
                             break
                     if not forced:
                         pos[s] += window
@@ -509,11 +525,13 @@ class ContinuousDecoder(LeanDecoder):
         stats.run_s = time.perf_counter() - start
         return [r.tokens for r in reqs]
 
-    def _think_cut(self, st: _Slots, s: int, req: _Request, think: ThinkLimit, pos: list[int]) -> bool:
+    def _think_cut(self, lp: _Loop, s: int, req: _Request) -> bool:
         """At the row's ``think.budget``-th token: whether its thinking is cut there (no marker in the tokens so
         far), in which case the marker's tokens are appended and queued as forced inputs, and the row's position
-        and sampling counter go back to the cut, so the tokens after it (made in the same window) are overwritten."""
-        if req.closed or req.budget_cut or len(req.tokens) != think.budget:
+        and sampling counter go back to the cut, so the tokens after it (made in the same window) are overwritten.
+        A row whose limit the marker reaches is done there."""
+        think = lp.think
+        if think is None or req.closed or req.budget_cut or len(req.tokens) != think.budget:
             return False
         if think.closes(req.tokens):
             req.closed = True
@@ -522,109 +540,86 @@ class ContinuousDecoder(LeanDecoder):
         req.inputs = [req.tokens[-1], *think.close]  # the last thinking token was not cached yet
         req.skip = len(think.close)  # outputs after the last thinking token and all but the last marker token
         req.tokens.extend(think.close)
-        pos[s] = len(req.prompt) + think.budget - 1
-        st.gen[s] = think.budget  # the output index the first forced input's step makes (dropped, then the answer)
+        lp.pos[s] = len(req.prompt) + think.budget - 1
+        lp.st.gen[s] = think.budget  # the output index of the first forced input's step (dropped, then the answer)
+        if len(req.tokens) >= req.limit:
+            del req.tokens[req.limit :]
+            self._retire(lp, s)
         return True
 
-    def _feed_forced(self, st: _Slots, busy: list[int], active: list[_Request | None]) -> None:
-        """Before a step: rows with forced inputs left take the next one as their input token."""
-        rows, values = [], []
-        for s in busy:
-            req = active[s]
-            if req is not None and req.inputs:
-                rows.append(s)
-                values.append(req.inputs.pop(0))
-        if rows:
-            torch = self.torch
-            st.tok[torch.tensor(rows, device=self.device)] = torch.tensor(values, device=self.device)
+    def _feed_forced(self, lp: _Loop, forcing: list[int]) -> list[int]:
+        """Before a step: each row of ``forcing`` takes its next forced input as its input token. Returns the rows
+        that still have forced inputs after this one."""
+        values = []
+        for s in forcing:
+            req = lp.active[s]
+            assert req is not None
+            values.append(req.inputs.pop(0))
+        torch = self.torch
+        lp.st.tok[torch.tensor(forcing, device=self.device)] = torch.tensor(values, device=self.device)
+        return [s for s in forcing if (a := lp.active[s]) is not None and a.inputs]
 
-    def _retire(
-        self, s: int, active: list[_Request | None], owned: list[list[int]], free: list[int], table: Any
-    ) -> None:
-        active[s] = None
-        free.extend(owned[s])
-        owned[s] = []
-        table[s].zero_()
+    def _retire(self, lp: _Loop, s: int) -> None:
+        lp.active[s] = None
+        lp.free.extend(lp.owned[s])
+        lp.owned[s] = []
+        lp.table[s].zero_()
 
-    def _reserve(
-        self,
-        busy: list[int],
-        window: int,
-        active: list[_Request | None],
-        owned: list[list[int]],
-        pos: list[int],
-        admitted_at: list[int],
-        free: list[int],
-        table: Any,
-        pending: list[_Request],
-        stats: ContinuousStats,
-    ) -> list[int]:
+    def _take_pages(self, lp: _Loop, s: int, count: int) -> None:
+        """``count`` more pages from the free list for slot ``s`` (its block-table row follows)."""
+        for _ in range(count):
+            page = lp.free.pop()
+            lp.table[s, len(lp.owned[s])] = page
+            lp.owned[s].append(page)
+
+    def _reserve(self, lp: _Loop, busy: list[int], window: int) -> list[int]:
         """Pages for the next ``window`` positions of every busy slot; preempts the youngest rows when short."""
-        need = {s: -(-(pos[s] + window) // _PAGE) - len(owned[s]) for s in busy}
-        while sum(max(0, n) for n in need.values()) > len(free):
+        owned = lp.owned
+        need = {s: -(-(lp.pos[s] + window) // _PAGE) - len(owned[s]) for s in busy}
+        while sum(max(0, n) for n in need.values()) > len(lp.free):
             if len(busy) == 1:
                 raise RuntimeError("the KV pool cannot hold a single row; raise kv_tokens")
-            victim = max(busy, key=lambda s: (admitted_at[s], s))
-            req = active[victim]
+            victim = max(busy, key=lambda s: (lp.admitted_at[s], s))
+            req = lp.active[victim]
             assert req is not None
             req.restart()  # it restarts from its prompt and makes the same tokens again
-            pending.append(req)
-            stats.preemptions += 1
-            self._retire(victim, active, owned, free, table)
+            lp.pending.append(req)
+            lp.stats.preemptions += 1
+            self._retire(lp, victim)
             busy = [s for s in busy if s != victim]
             del need[victim]
         for s in busy:
-            for _ in range(max(0, need[s])):
-                page = free.pop()
-                table[s, len(owned[s])] = page
-                owned[s].append(page)
+            self._take_pages(lp, s, max(0, need[s]))
         return busy
 
-    def _admit(
-        self,
-        st: _Slots,
-        pending: list[_Request],
-        active: list[_Request | None],
-        owned: list[list[int]],
-        pos: list[int],
-        admitted_at: list[int],
-        free: list[int],
-        table: Any,
-        eos: set[int],
-        greedy: bool,
-        stats: ContinuousStats,
-        tick: int,
-        think: ThinkLimit | None = None,
-    ) -> None:
+    def _admit(self, lp: _Loop) -> None:
         """Fill idle slots from the queue while pages last (one page of headroom per running row), prefill the
         newcomers, and retire those whose first token already ends them."""
         torch = self.torch
+        st, active, pending, stats = lp.st, lp.active, lp.pending, lp.stats
         while pending:
             idle = [s for s in range(st.rows) if active[s] is None]
             running = st.rows - len(idle)
             if running and len(idle) < min(len(pending), max(1, st.rows // _ADMIT_SHARE)):
                 return
             batch: list[tuple[int, _Request]] = []
-            spare = len(free) - running
+            spare = len(lp.free) - running
             while pending and len(batch) < len(idle):
                 req = pending[-1]
                 want = -(-(len(req.prompt) + _DRAIN_WINDOW) // _PAGE)
                 if want > spare and (running or batch):
                     break
-                if want > len(free):
+                if want > len(lp.free):
                     raise RuntimeError("the KV pool cannot hold one prompt; raise kv_tokens")
                 pending.pop()
                 spare -= want
                 s = idle[len(batch)]
-                for _ in range(-(-len(req.prompt) // _PAGE)):
-                    page = free.pop()
-                    table[s, len(owned[s])] = page
-                    owned[s].append(page)
+                self._take_pages(lp, s, -(-len(req.prompt) // _PAGE))
                 batch.append((s, req))
             if not batch:
                 return
             t0 = time.perf_counter()
-            firsts = self._prefill_packed(st, batch, owned, greedy)
+            firsts = self._prefill_packed(st, batch, lp.owned, lp.greedy)
             took = time.perf_counter() - t0
             stats.prefill_s += took
             stats.prefill_tokens += sum(len(r.prompt) for _, r in batch)
@@ -633,22 +628,20 @@ class ContinuousDecoder(LeanDecoder):
             stats.admitted += len(batch)
             for (s, req), first in zip(batch, firsts, strict=True):
                 req.tokens = [first]
-                if first in eos or req.limit <= 1:
-                    self._retire(s, active, owned, free, table)
+                if first in lp.eos or req.limit <= 1:
+                    self._retire(lp, s)
                     continue
                 active[s] = req
-                pos[s] = len(req.prompt)
-                admitted_at[s] = tick
+                lp.pos[s] = len(req.prompt)
+                lp.admitted_at[s] = lp.tick
             slots = [s for s, _ in batch]
             idx = torch.tensor(slots, device=self.device)
             st.tok[idx] = torch.tensor(firsts, device=self.device)
             st.gen[idx] = 1
             st.seed[idx] = torch.tensor([r.seed for _, r in batch], device=self.device)
-            if think is not None:
-                for s, req in batch:
-                    if active[s] is req and self._think_cut(st, s, req, think, pos) and len(req.tokens) >= req.limit:
-                        del req.tokens[req.limit :]
-                        self._retire(s, active, owned, free, table)
+            for s, req in batch:  # a budget of one token is reached by the prefill's token
+                if active[s] is req:
+                    self._think_cut(lp, s, req)
 
     def _prefill_packed(
         self, st: _Slots, batch: list[tuple[int, _Request]], owned: list[list[int]], greedy: bool
